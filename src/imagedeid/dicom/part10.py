@@ -1,0 +1,113 @@
+"""One Part 10 file in, one de-identified Part 10 file out (as bytes). Pure: no I/O.
+
+Parsing takes the lean raw path; files it cannot follow but pydicom can (invalid or
+unordered elements) are normalised through pydicom first. Truncated or unreadable
+files are refused, never repaired into a half file.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+from imagedeid.dicom.container import (
+    DICOMDIR_CLASS,
+    Part10,
+    build_meta,
+    read_part10,
+    write_part10,
+)
+from imagedeid.dicom.engine import deidentify_elements
+from imagedeid.dicom.scan import find_leaks
+from imagedeid.errors import InputError, LeakDetectedError
+from imagedeid.model import ActionRecord, CleanerFactory
+from imagedeid.policy.plan import Plan
+from imagedeid.pseudonym import Pseudonymizer
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+# Parse failures that pydicom's tolerant reader may resolve without guessing at content.
+_NORMALISABLE = ("invalid VR", "out of ascending order", "unexpected item")
+
+
+@dataclass
+class Deidentified:
+    data: bytes
+    relpath: str
+    transfer_syntax: str
+    records: list[ActionRecord] | None
+    crosswalk: list[tuple[str, str, str]]
+    normalised: bool
+
+
+def _name(value: str, fallback: str) -> str:
+    cleaned = _SAFE_NAME.sub("_", value.strip())[:80]
+    return cleaned or fallback
+
+
+def parse_input(data: bytes) -> tuple[Part10, bool]:
+    """Parse, taking pydicom's slow path for odd-but-complete files."""
+    try:
+        return read_part10(data), False
+    except InputError as exc:
+        if not any(marker in str(exc) for marker in _NORMALISABLE):
+            raise
+        return read_part10(_normalise_with_pydicom(data, str(exc))), True
+
+
+def _normalise_with_pydicom(data: bytes, reason: str) -> bytes:
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        for elem in ds.iterall():  # decode every value now: fail here, not half-way later
+            _ = elem.value
+        meta = ds.file_meta
+        if "TransferSyntaxUID" not in meta:
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+    except Exception as exc:  # pydicom raises many types for broken input
+        raise InputError(f"{reason}; pydicom could not read it either "
+                         f"({type(exc).__name__})") from None
+    return out.getvalue()
+
+
+def deidentify_part10(
+    data: bytes,
+    plan: Plan,
+    pseud: Pseudonymizer,
+    make_cleaner: CleanerFactory,
+    method: tuple[str, ...],
+    *,
+    records: bool = False,
+    crosswalk: bool = False,
+) -> Deidentified:
+    part, normalised = parse_input(data)
+    if part.meta_text(0x00020002) == DICOMDIR_CLASS:
+        raise InputError("a DICOMDIR holds paths and names of the originals; it is not "
+                         "de-identified (rebuild it from the output)")
+    outcome = deidentify_elements(part.dataset, plan, pseud, make_cleaner, method,
+                                  records=records, crosswalk=crosswalk)
+    if not outcome.sop_uid:
+        raise InputError("no SOP Instance UID (0008,0018): not a composite instance")
+    sop_class = outcome.sop_class_uid or part.meta_text(0x00020002)
+    meta = build_meta(sop_class, outcome.sop_uid, part.transfer_syntax)
+    ser = write_part10(meta, outcome.elems, part.syntax, part.deflated)
+    leaks = find_leaks(ser, outcome.cleaner.scan_terms, outcome.codec, outcome.generated, meta,
+                       outcome.elems)
+    if leaks:
+        raise LeakDetectedError(
+            f"identifying values survive at {', '.join(leaks[:10])}"
+            + (f" and {len(leaks) - 10} more" if len(leaks) > 10 else ""),
+            leaks,
+        )
+    relpath = "/".join([
+        _name(outcome.patient, "unknown-patient"),
+        _name(outcome.study_uid, "unknown-study"),
+        _name(outcome.series_uid, "unknown-series"),
+        _name(outcome.sop_uid, "unknown-instance") + ".dcm",
+    ])
+    return Deidentified(ser.to_bytes(), relpath, part.transfer_syntax, outcome.records,
+                        outcome.crosswalk, normalised)

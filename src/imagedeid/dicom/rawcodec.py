@@ -1,0 +1,248 @@
+"""A lean reader and writer of DICOM data sets at the level of raw elements.
+
+Untouched elements keep their original bytes (``Elem.raw``) and are copied as is;
+pixel data is never decoded; private blocks that are dropped are never decoded.
+Handles explicit and implicit VR little endian, explicit VR big endian and the
+deflated syntax (inflated by the caller). Anything this reader cannot follow
+raises :class:`RawParseError`, and the caller may take pydicom's slow path.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from imagedeid.policy.plan import dictionary_vr
+
+LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+LONG_VR_STR = frozenset(v.decode() for v in LONG_VRS)
+UNDEFINED = 0xFFFFFFFF
+ITEM = 0xFFFEE000
+ITEM_DELIM = 0xFFFEE00D
+SEQ_DELIM = 0xFFFEE0DD
+PIXEL_DATA = 0x7FE00010
+_VALID_VR = frozenset(
+    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI "
+    b"UL UN UR US UT UV".split()
+)
+
+
+class RawParseError(Exception):
+    """The bytes do not follow the DICOM encoding this reader expects."""
+
+
+@dataclass(frozen=True, slots=True)
+class Syntax:
+    little: bool
+    explicit: bool
+
+
+EXPLICIT_LE = Syntax(True, True)
+IMPLICIT_LE = Syntax(True, False)
+EXPLICIT_BE = Syntax(False, True)
+
+
+class Elem:
+    """One element. ``value`` is bytes for plain values, list of item lists for SQ."""
+
+    __slots__ = ("items", "raw", "tag", "undefined", "value", "vr")
+
+    def __init__(
+        self,
+        tag: int,
+        vr: str,
+        value: bytes | memoryview = b"",
+        items: list[list[Elem]] | None = None,
+        raw: memoryview | None = None,
+        undefined: bool = False,
+    ) -> None:
+        self.tag = tag
+        self.vr = vr
+        self.value = value
+        self.items = items
+        self.raw = raw  # the element's original encoding, valid only while unchanged
+        self.undefined = undefined  # undefined length (encapsulated pixel data)
+
+    def set_value(self, value: bytes) -> None:
+        self.value = value
+        self.raw = None
+
+    def set_items(self, items: list[list[Elem]]) -> None:
+        self.items = items
+        self.raw = None
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid, never shows values
+        return f"Elem({self.tag:08X}, {self.vr})"
+
+
+def _vr_for_implicit(tag: int) -> str:
+    if tag >> 16 & 1:
+        return "UN"
+    vr = dictionary_vr(tag)
+    if not vr:
+        return "UN"
+    if " or " in vr:  # e.g. "US or SS", "OB or OW": the raw bytes are copied regardless
+        return vr.split(" or ")[-1] if tag == PIXEL_DATA else vr.split(" or ")[0]
+    return vr
+
+
+def parse(buf: memoryview, pos: int, end: int, syntax: Syntax, depth: int = 0) -> list[Elem]:
+    """Parse elements from ``buf[pos:end]`` (defined length)."""
+    elems, pos = _parse(buf, pos, end, syntax, depth, stop_at_delim=False)
+    return elems
+
+
+def _parse(
+    buf: memoryview, pos: int, end: int, syntax: Syntax, depth: int, stop_at_delim: bool
+) -> tuple[list[Elem], int]:
+    if depth > 32:
+        raise RawParseError("sequences nested deeper than 32 levels")
+    fmt_tag = "<HH" if syntax.little else ">HH"
+    fmt_short = "<H" if syntax.little else ">H"
+    fmt_long = "<L" if syntax.little else ">L"
+    unpack_tag = struct.Struct(fmt_tag).unpack_from
+    unpack_short = struct.Struct(fmt_short).unpack_from
+    unpack_long = struct.Struct(fmt_long).unpack_from
+    explicit = syntax.explicit
+    elems: list[Elem] = []
+    append = elems.append
+    last_tag = -1
+    while pos < end:
+        if pos + 8 > end:
+            raise RawParseError(f"truncated element header at byte {pos}")
+        start = pos
+        g, e = unpack_tag(buf, pos)
+        tag = g << 16 | e
+        if tag == ITEM_DELIM:
+            if stop_at_delim:
+                return elems, pos + 8
+            raise RawParseError(f"unexpected item delimiter at byte {pos}")
+        if tag == SEQ_DELIM or tag == ITEM:
+            raise RawParseError(f"unexpected item tag at byte {pos}")
+        if explicit:
+            vrb = bytes(buf[pos + 4 : pos + 6])
+            if vrb not in _VALID_VR:
+                raise RawParseError(f"invalid VR at byte {pos}")
+            vr = vrb.decode("ascii")
+            if vrb in LONG_VRS:
+                if pos + 12 > end:
+                    raise RawParseError(f"truncated element header at byte {pos}")
+                (length,) = unpack_long(buf, pos + 8)
+                pos += 12
+            else:
+                (length,) = unpack_short(buf, pos + 6)
+                pos += 8
+        else:
+            (length,) = unpack_long(buf, pos + 4)
+            pos += 8
+            vr = _vr_for_implicit(tag)
+        if tag <= last_tag:
+            raise RawParseError(f"element {tag:08X} out of ascending order at byte {start}")
+        last_tag = tag
+        if vr == "SQ" or (length == UNDEFINED and vr in ("UN", "OB", "OW") and tag != PIXEL_DATA):
+            item_syntax = syntax if vr == "SQ" else IMPLICIT_LE
+            items, pos = _parse_items(buf, pos, end, length, item_syntax, depth)
+            append(Elem(tag, "SQ", items=items, raw=buf[start:pos] if vr == "SQ" else None))
+            continue
+        if length == UNDEFINED:
+            if tag != PIXEL_DATA:
+                raise RawParseError(f"undefined length on non-sequence {tag:08X}")
+            vstart = pos
+            pos = _skip_fragments(buf, pos, end, syntax)
+            append(Elem(tag, vr, buf[vstart:pos], raw=buf[start:pos], undefined=True))
+            continue
+        if pos + length > end:
+            raise RawParseError(f"element {tag:08X} runs past the end of the data")
+        append(Elem(tag, vr, buf[pos : pos + length], raw=buf[start : pos + length]))
+        pos += length
+    if stop_at_delim:
+        raise RawParseError("item without delimiter")
+    return elems, pos
+
+
+def _parse_items(
+    buf: memoryview, pos: int, end: int, length: int, syntax: Syntax, depth: int
+) -> tuple[list[list[Elem]], int]:
+    unpack = struct.Struct("<HHL" if syntax.little else ">HHL").unpack_from
+    seq_end = end if length == UNDEFINED else pos + length
+    if seq_end > end:
+        raise RawParseError(f"sequence runs past the end of the data at byte {pos}")
+    items: list[list[Elem]] = []
+    while pos < seq_end:
+        if pos + 8 > seq_end:
+            raise RawParseError(f"truncated item header at byte {pos}")
+        g, e, ilen = unpack(buf, pos)
+        tag = g << 16 | e
+        pos += 8
+        if tag == SEQ_DELIM:
+            if length != UNDEFINED:
+                raise RawParseError("sequence delimiter in a defined-length sequence")
+            return items, pos
+        if tag != ITEM:
+            raise RawParseError(f"expected an item at byte {pos - 8}")
+        if ilen == UNDEFINED:
+            item, pos = _parse(buf, pos, seq_end, syntax, depth + 1, stop_at_delim=True)
+        else:
+            if pos + ilen > seq_end:
+                raise RawParseError(f"item runs past its sequence at byte {pos}")
+            item, _ = _parse(buf, pos, pos + ilen, syntax, depth + 1, stop_at_delim=False)
+            pos += ilen
+        items.append(item)
+    if length == UNDEFINED:
+        raise RawParseError("sequence without delimiter")
+    return items, pos
+
+
+def _skip_fragments(buf: memoryview, pos: int, end: int, syntax: Syntax) -> int:
+    unpack = struct.Struct("<HHL" if syntax.little else ">HHL").unpack_from
+    while pos + 8 <= end:
+        g, e, flen = unpack(buf, pos)
+        tag = g << 16 | e
+        pos += 8
+        if tag == SEQ_DELIM:
+            return pos
+        if tag != ITEM or flen == UNDEFINED or pos + flen > end:
+            raise RawParseError(f"malformed pixel data fragment at byte {pos - 8}")
+        pos += flen
+    raise RawParseError("encapsulated pixel data without sequence delimiter")
+
+
+def encode(elems: list[Elem], syntax: Syntax, out: list[bytes | memoryview]) -> None:
+    """Append the encoding of ``elems`` to ``out`` (chunks, to be joined)."""
+    little = syntax.little
+    explicit = syntax.explicit
+    hdr_tag = struct.Struct("<HH" if little else ">HH").pack
+    pack_short = struct.Struct("<H" if little else ">H").pack
+    pack_long = struct.Struct("<L" if little else ">L").pack
+    for el in elems:
+        if el.raw is not None:
+            out.append(el.raw)
+            continue
+        tag = el.tag
+        head = hdr_tag(tag >> 16, tag & 0xFFFF)
+        vr = el.vr
+        if el.items is not None:
+            if explicit:
+                out.append(head + b"SQ\x00\x00" + pack_long(UNDEFINED))
+            else:
+                out.append(head + pack_long(UNDEFINED))
+            for item in el.items:
+                out.append(hdr_tag(0xFFFE, 0xE000) + pack_long(UNDEFINED))
+                encode(item, syntax, out)
+                out.append(hdr_tag(0xFFFE, 0xE00D) + pack_long(0))
+            out.append(hdr_tag(0xFFFE, 0xE0DD) + pack_long(0))
+            continue
+        value = el.value
+        length = UNDEFINED if el.undefined else len(value)
+        if explicit:
+            if vr in LONG_VR_STR:
+                out.append(head + vr.encode("ascii") + b"\x00\x00" + pack_long(length))
+            else:
+                if length > 0xFFFF:
+                    raise RawParseError(f"value of {tag:08X} too long for VR {vr}")
+                out.append(head + vr.encode("ascii") + pack_short(length))
+        else:
+            out.append(head + pack_long(length))
+        out.append(value)

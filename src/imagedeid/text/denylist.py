@@ -1,0 +1,173 @@
+"""Remove identifying text while keeping the clinical words.
+
+``build_cleaner(values)`` turns one file's identifying values into a cleaner that
+(a) scrubs every form of those values out of any text (the deny-list), and
+(b) for descriptors and structured content also removes what *looks* identifying:
+dates, phone numbers, e-mail addresses, ID-like tokens and ``LAST^FIRST`` names.
+"CT HEAD for John Smith" becomes "CT HEAD for".
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from imagedeid.model import IdentifyingValues
+
+# Parts of names that are titles or suffixes, and would otherwise erase words like "MR".
+_NAME_STOPWORDS = frozenset(
+    {"DR", "MR", "MRS", "MS", "MISS", "JR", "SR", "MD", "PHD", "II", "III", "IV", "PROF", "REV",
+     "DDS", "RN", "DO", "MX", "THE", "AND", "OF", "VAN", "VON", "DE", "LA", "LE", "DI", "DA"}
+)
+_MONTHS = ("January February March April May June July August September October November "
+           "December").split()
+MIN_SCAN_TERM = 4  # shorter terms match binary data by chance; they are scrubbed from text
+
+_PATTERNS = re.compile(
+    "|".join(
+        [
+            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail
+            r"(?<!\w)\w+\^\w+(?:\^\w*)*",  # LAST^FIRST
+            r"(?<!\d)(?:19|20)\d\d[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])(?!\d)",
+            r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:19|20)?\d\d(?!\d)",
+            r"(?i:(?<![a-z])(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"
+            r"[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d(?!\d))",
+            r"(?<![\w+])\(?\d{3}\)?[\s.-]\d{3}[.-]\d{4}(?!\d)",  # phone: (555) 123-4567
+            r"\+\d{1,3}[\s.-]?\(?\d{1,4}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\d)",  # +44 20 7946 0958
+            r"(?<![\d-])\d{3}-\d{4}(?![\d-])",  # 555-1234
+            r"(?i:(?<![a-z])(?:mrn|pid|id|acc|accession|ssn|nhs|no)\s*[:#.]?\s*[a-z]{0,3}\d[\w-]*)",
+            r"(?<![\w])[A-Za-z]{0,4}\d{5,}[A-Za-z]{0,3}(?![\w])",  # ID-like: five or more digits
+        ]
+    )
+)
+_SPACES = re.compile(r"\s{2,}")
+
+
+def _name_terms(raw: str) -> set[str]:
+    terms: set[str] = set()
+    for group in raw.split("="):
+        comps = [c.strip() for c in group.split("^")]
+        words = [w for c in comps for w in re.split(r"[\s,.]+", c) if w]
+        for w in words:
+            if len(w) >= 2 and w.upper() not in _NAME_STOPWORDS:
+                terms.add(w)
+        named = [c for c in comps if c]
+        if len(named) >= 2:
+            last, first = named[0], named[1]
+            terms.update({group.strip("^ "), f"{first} {last}", f"{last}, {first}",
+                          f"{last} {first}", f"{last},{first}"})
+    return terms
+
+
+def date_forms(value: str) -> set[str]:
+    """Common written forms of a DA (or the date part of a DT) value."""
+    v = value.strip()[:8]
+    if len(v) != 8 or not v.isdigit():
+        return set()
+    y, m, d = v[:4], v[4:6], v[6:8]
+    forms = {v, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}", f"{m}/{d}/{y}", f"{d}/{m}/{y}",
+             f"{d}.{m}.{y}", f"{m}-{d}-{y}", f"{d}-{m}-{y}"}
+    mi = int(m)
+    if 1 <= mi <= 12:
+        month = _MONTHS[mi - 1]
+        forms.update({f"{month} {int(d)}, {y}", f"{int(d)} {month} {y}",
+                      f"{month[:3]} {int(d)}, {y}", f"{int(d)} {month[:3]} {y}"})
+    return forms
+
+
+def _digits_regex(digits: str) -> str:
+    """A digit run that may be written with separators: 5551234567 ~ (555) 123-4567."""
+    return r"[\s().+-]{0,2}".join(re.escape(c) for c in digits)
+
+
+def _boundary(term: str, body: str) -> str:
+    before = r"(?<!\d)" if term[0].isdigit() else (r"(?<![^\W\d_])" if term[0].isalpha() else "")
+    after = r"(?!\d)" if term[-1].isdigit() else (r"(?![^\W\d_])" if term[-1].isalpha() else "")
+    return before + body + after
+
+
+@lru_cache(maxsize=256)
+def _compile(terms: tuple[str, ...], digit_runs: tuple[str, ...]) -> re.Pattern[str] | None:
+    parts = [_boundary(t, re.escape(t)) for t in terms]
+    parts += [r"(?<!\d)" + _digits_regex(d) + r"(?!\d)" for d in digit_runs]
+    if not parts:
+        return None
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+class DenyListCleaner:
+    """A per-file text cleaner. Holds originals in memory only; never prints them."""
+
+    __slots__ = ("_digit_runs", "_lower_terms", "_regex", "_scan_terms")
+
+    def __init__(self, terms: set[str], digit_runs: set[str], scan_terms: set[str]) -> None:
+        ordered = tuple(sorted(terms, key=lambda t: (-len(t), t)))
+        runs = tuple(sorted(digit_runs, key=lambda t: (-len(t), t)))
+        self._regex = _compile(ordered, runs)
+        self._lower_terms = tuple(t.lower() for t in ordered)
+        self._digit_runs = runs
+        self._scan_terms = tuple(sorted(scan_terms))
+
+    def __repr__(self) -> str:
+        return f"DenyListCleaner({len(self._lower_terms)} terms)"
+
+    @property
+    def scan_terms(self) -> tuple[str, ...]:
+        return self._scan_terms
+
+    def _might_match(self, text: str) -> bool:
+        low = text.lower()
+        if any(t in low for t in self._lower_terms):
+            return True
+        return bool(self._digit_runs) and sum(c.isdigit() for c in text) >= 7
+
+    def scrub(self, text: str) -> str:
+        if self._regex is None or not self._might_match(text):
+            return text
+        return _tidy(self._regex.sub("", text), text)
+
+    def clean(self, text: str) -> str:
+        return _tidy(_PATTERNS.sub("", self.scrub(text)), text)
+
+
+def _tidy(new: str, old: str) -> str:
+    if new == old:
+        return old
+    return _SPACES.sub(" ", new).strip(" ,;:-")
+
+
+def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:
+    terms: set[str] = set()
+    digit_runs: set[str] = set()
+    for name in values.names:
+        terms |= _name_terms(name)
+    for ident in values.identifiers:
+        ident = ident.strip()
+        if len(ident) >= 3:
+            terms.add(ident)
+        digits = re.sub(r"\D", "", ident)
+        if len(digits) >= 7 and digits != ident:
+            digit_runs.add(digits)
+    for place in values.places:
+        place = place.strip()
+        if len(place) >= 3:
+            terms.add(place)
+        for part in re.split(r"[,\n\r^;]+", place):
+            part = part.strip()
+            if len(part) >= 4 and part != place:
+                terms.add(part)
+    for phone in values.phones:
+        digits = re.sub(r"\D", "", phone)
+        if len(digits) >= 7:
+            digit_runs.add(digits)
+        if len(phone.strip()) >= 7:
+            terms.add(phone.strip())
+    for date in (*values.birth_dates, *values.dates):
+        terms |= date_forms(date)
+    for uid in values.uids:
+        if len(uid) >= 8:
+            terms.add(uid)
+    terms = {t for t in terms if len(t) >= 2}
+    scan = {t for t in terms if len(t) >= MIN_SCAN_TERM}
+    scan |= {d for d in digit_runs}
+    return DenyListCleaner(terms, digit_runs, scan)
