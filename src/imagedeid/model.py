@@ -63,7 +63,9 @@ _OPTION_MEANINGS = {
     Option.RETAIN_DEVICE_IDENTITY: "Retain Device Identity Option",
     Option.RETAIN_INSTITUTION_IDENTITY: "Retain Institution Identity Option",
     Option.RETAIN_PATIENT_CHARACTERISTICS: "Retain Patient Characteristics Option",
-    Option.RETAIN_LONGITUDINAL_FULL_DATES: "Retain Longitudinal Temporal Information Full Dates Option",
+    Option.RETAIN_LONGITUDINAL_FULL_DATES: (
+        "Retain Longitudinal Temporal Information Full Dates Option"
+    ),
     Option.RETAIN_LONGITUDINAL_MODIFIED_DATES: (
         "Retain Longitudinal Temporal Information Modified Dates Option"
     ),

@@ -74,6 +74,9 @@ def read_part10(data: bytes) -> Part10:
         pos = 132
     elif len(data) >= 8 and data[0:2] in (b"\x02\x00", b"\x08\x00") and data[3:4] == b"\x00":
         pos = 0  # no preamble: a bare meta group or data set
+    elif len(data) >= 8 and data[0:2] == b"\x00\x08" and data[2:3] == b"\x00":
+        dataset = _parse_or_fail(memoryview(data), 0, EXPLICIT_BE)  # bare big endian data set
+        return Part10(memoryview(data), [], dataset, EXPLICIT_VR_BE, EXPLICIT_BE, False)
     else:
         raise NotDicomError("no DICM prefix and no recognisable DICOM element at the start")
     meta: list[Elem] = []
@@ -101,14 +104,21 @@ def read_part10(data: bytes) -> Part10:
             raise InputError("the deflated data set cannot be inflated") from None
         buf, pos = memoryview(inflated), 0
     syntax = syntax_for(ts)
-    if syntax.explicit and ts == EXPLICIT_VR_LE and not _looks_explicit(buf, pos) and \
-            len(buf) > pos:
+    if (
+        syntax.explicit
+        and ts == EXPLICIT_VR_LE
+        and not _looks_explicit(buf, pos)
+        and len(buf) > pos
+    ):
         syntax = IMPLICIT_LE  # meta says explicit, data set is implicit: trust the bytes
+    return Part10(buf, meta, _parse_or_fail(buf, pos, syntax), ts, syntax, deflated)
+
+
+def _parse_or_fail(buf: memoryview, pos: int, syntax: Syntax) -> list[Elem]:
     try:
-        dataset = parse(buf, pos, len(buf), syntax)
+        return parse(buf, pos, len(buf), syntax)
     except RawParseError as exc:
         raise InputError(f"the data set is malformed ({exc})") from None
-    return Part10(buf, meta, dataset, ts, syntax, deflated)
 
 
 def _meta_element_length(buf: memoryview, pos: int) -> int:
@@ -145,12 +155,13 @@ class Serialized:
         return b"".join(self.file_chunks)
 
 
-def write_part10(meta: list[Elem], dataset: list[Elem], syntax: Syntax,
-                 deflated: bool) -> Serialized:
+def write_part10(
+    meta: list[Elem], dataset: list[Elem], syntax: Syntax, deflated: bool
+) -> Serialized:
     meta_chunks: list[bytes | memoryview] = []
     encode(meta, EXPLICIT_LE, meta_chunks)
     meta_body = b"".join(meta_chunks)
-    group_length = (b"\x02\x00\x00\x00UL\x04\x00" + len(meta_body).to_bytes(4, "little"))
+    group_length = b"\x02\x00\x00\x00UL\x04\x00" + len(meta_body).to_bytes(4, "little")
     head = b"\x00" * 128 + b"DICM" + group_length + meta_body
     body: list[bytes | memoryview] = []
     pixel_ids: set[int] = set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydicom.uid import UID_dictionary
+from pydicom._uid_dict import UID_dictionary
 
 from imagedeid.dicom.rawcodec import Elem
 from imagedeid.dicom.textcodec import TextCodec
@@ -53,8 +53,19 @@ _OUTPUT_NAME_TAGS = {PATIENT_ID, STUDY_UID, SERIES_UID, SOP_INSTANCE_UID, SOP_CL
 _IDENTIFIER_TAGS = {ACCESSION_NUMBER, STUDY_ID}
 _DEID_TAGS = {0x00120062, 0x00120063, 0x00120064, 0x00280303}
 _TEXT_DUMMY_AS_TOKEN = frozenset({"LO", "SH", "AE", "UC"})
-_PLACE_WORDS = ("Address", "Institution", "Station", "Department", "Location", "Residence",
-                "Country", "Region", "Site", "Organization", "Facility")
+_PLACE_WORDS = (
+    "Address",
+    "Institution",
+    "Station",
+    "Department",
+    "Location",
+    "Residence",
+    "Country",
+    "Region",
+    "Site",
+    "Organization",
+    "Facility",
+)
 _WELL_KNOWN_UIDS = frozenset(UID_dictionary)
 
 Path = tuple[tuple[int, int], ...]
@@ -78,11 +89,23 @@ class Outcome:
 
 
 class _Ctx:
-    __slots__ = ("cleaner", "codec", "crosswalk", "generated", "mode", "patient", "plan", "pseud",
-                 "records", "shift", "top")
+    __slots__ = (
+        "cleaner",
+        "codec",
+        "crosswalk",
+        "generated",
+        "mode",
+        "patient",
+        "plan",
+        "pseud",
+        "records",
+        "shift",
+        "top",
+    )
 
-    def __init__(self, plan: Plan, pseud: Pseudonymizer, codec: TextCodec,
-                 records: list[ActionRecord] | None) -> None:
+    def __init__(
+        self, plan: Plan, pseud: Pseudonymizer, codec: TextCodec, records: list[ActionRecord] | None
+    ) -> None:
         self.plan = plan
         self.pseud = pseud
         self.codec = codec
@@ -188,8 +211,11 @@ def _collect(elems: list[Elem], ctx: _Ctx, values: IdentifyingValues) -> None:
         rule = plan.rule_for(tag)
         if vr == "UI":
             for uid in ctx.codec.decode(el.value, vr).split("\\"):
-                if uid and (_default_maps_uid(tag, uid, plan) if rule is None
-                            else rule.action is not Action.KEEP):
+                if uid and (
+                    _default_maps_uid(tag, uid, plan)
+                    if rule is None
+                    else rule.action is not Action.KEEP
+                ):
                     values.uids.append(uid)
             continue
         if rule is None or rule.action is Action.KEEP:
@@ -257,8 +283,14 @@ def _graphics_removed(el: Elem, ctx: _Ctx, path: Path) -> bool:
     return True
 
 
-def _private(el: Elem, ctx: _Ctx, path: Path, creators: dict[tuple[int, int], Elem],
-             used: set[tuple[int, int]], out: list[Elem]) -> None:
+def _private(
+    el: Elem,
+    ctx: _Ctx,
+    path: Path,
+    creators: dict[tuple[int, int], Elem],
+    used: set[tuple[int, int]],
+    out: list[Elem],
+) -> None:
     plan = ctx.plan
     tag = el.tag
     group, low = tag >> 16, tag & 0xFFFF
@@ -266,8 +298,12 @@ def _private(el: Elem, ctx: _Ctx, path: Path, creators: dict[tuple[int, int], El
         creators[(group, low)] = el
         return
     if not plan.retain_safe_private or low < 0x10:
-        ctx.note(path, tag, "remove", plan.private_rule.rule_id if low >= 0x10
-                 else "imagedeid/private:reserved-element")
+        ctx.note(
+            path,
+            tag,
+            "remove",
+            plan.private_rule.rule_id if low >= 0x10 else "imagedeid/private:reserved-element",
+        )
         return
     block = low >> 8
     creator_el = creators.get((group, block))
@@ -287,8 +323,7 @@ def _private(el: Elem, ctx: _Ctx, path: Path, creators: dict[tuple[int, int], El
             el.set_value(b"")
         ctx.note(path, tag, "blank", "CTP-safe-private:KB")
     elif el.items is not None:
-        el.set_items([_transform(item, ctx, (*path, (tag, i))) for i, item in
-                      enumerate(el.items)])
+        el.set_items([_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items)])
     elif entry.vr in FREE_TEXT_VRS or entry.vr == "PN":
         _scrub(el, entry.vr, ctx, path, "CTP-safe-private:K")
     out.append(el)
@@ -308,8 +343,7 @@ def _default(el: Elem, ctx: _Ctx, path: Path, top: bool) -> bool:
     """Attributes the table does not list: keep safe ones, fail closed on the rest."""
     tag = el.tag
     if el.items is not None:
-        el.set_items([_transform(item, ctx, (*path, (tag, i))) for i, item in
-                      enumerate(el.items)])
+        el.set_items([_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items)])
         return True
     kw = keyword_of(tag)
     if not kw:
@@ -317,8 +351,14 @@ def _default(el: Elem, ctx: _Ctx, path: Path, top: bool) -> bool:
         return False
     vr = el.vr if el.vr != "UN" else dictionary_vr(tag)
     if vr == "UI":
-        _map_uids(el, ctx, path, top, "imagedeid/uid-not-in-table",
-                  lambda uid: _default_maps_uid(tag, uid, ctx.plan))
+        _map_uids(
+            el,
+            ctx,
+            path,
+            top,
+            "imagedeid/uid-not-in-table",
+            lambda uid: _default_maps_uid(tag, uid, ctx.plan),
+        )
     elif vr == "PN":
         ctx.note(path, tag, "remove", "imagedeid/fail-closed:person-name-not-in-table")
         return False
@@ -361,8 +401,11 @@ def _apply(el: Elem, rule: Rule, ctx: _Ctx, path: Path, top: bool) -> bool:
     if vr == "UI" and action in (Action.UID, Action.DUMMY, Action.CLEAN):
         _map_uids(el, ctx, path, top, rid, lambda uid: True)
         return True
-    if (tag in (PATIENT_ID, PATIENT_NAME) or tag in _IDENTIFIER_TAGS) and el.value and \
-            action in (Action.ZERO, Action.DUMMY):
+    if (
+        (tag in (PATIENT_ID, PATIENT_NAME) or tag in _IDENTIFIER_TAGS)
+        and el.value
+        and action in (Action.ZERO, Action.DUMMY)
+    ):
         _pseudonym(el, ctx, path, top, vr, rid)
         return True
     if action is Action.ZERO or action is Action.UID:
@@ -386,7 +429,9 @@ def _apply_sequence(el: Elem, rule: Rule, ctx: _Ctx, path: Path) -> bool:
         el.set_items([])
         ctx.note(path, tag, "empty-sequence", rule.rule_id)
         return True
-    el.set_items([_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items or [])])
+    el.set_items(
+        [_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items or [])]
+    )
     return True
 
 
@@ -394,8 +439,9 @@ def _set_text(el: Elem, ctx: _Ctx, vr: str, text: str) -> None:
     el.set_value(ctx.codec.encode(text, vr))
 
 
-def _map_uids(el: Elem, ctx: _Ctx, path: Path, top: bool, rid: str,
-              should_map: Callable[[str], bool]) -> None:
+def _map_uids(
+    el: Elem, ctx: _Ctx, path: Path, top: bool, rid: str, should_map: Callable[[str], bool]
+) -> None:
     old = ctx.codec.decode(el.value, "UI")
     parts = old.split("\\")
     new_parts = [ctx.made(ctx.pseud.uid(u)) if u and should_map(u) else u for u in parts]
@@ -424,8 +470,24 @@ def _pseudonym(el: Elem, ctx: _Ctx, path: Path, top: bool, vr: str, rid: str) ->
 
 
 def _dummy(el: Elem, ctx: _Ctx, vr: str) -> None:
-    if vr in ("US", "SS", "UL", "SL", "FL", "FD", "AT", "SV", "UV", "OB", "OW", "OF", "OD",
-              "OL", "OV", "UN"):
+    if vr in (
+        "US",
+        "SS",
+        "UL",
+        "SL",
+        "FL",
+        "FD",
+        "AT",
+        "SV",
+        "UV",
+        "OB",
+        "OW",
+        "OF",
+        "OD",
+        "OL",
+        "OV",
+        "UN",
+    ):
         el.set_value(binary_dummy(vr))
         return
     old = ctx.codec.decode(el.value, vr)
@@ -481,12 +543,19 @@ def _deid_attributes(plan: Plan, method: tuple[str, ...]) -> list[Elem]:
     codes = [(BASIC_PROFILE_CODE, BASIC_PROFILE_MEANING)]
     codes += sorted((o.value, o.code_meaning) for o in profile.options)
     items = [
-        [text(0x00080100, "SH", code), text(0x00080102, "SH", "DCM"),
-         text(0x00080104, "LO", meaning)]
+        [
+            text(0x00080100, "SH", code),
+            text(0x00080102, "SH", "DCM"),
+            text(0x00080104, "LO", meaning),
+        ]
         for code, meaning in codes
     ]
-    longitudinal = {DateMode.KEEP: "UNMODIFIED", DateMode.SHIFT: "MODIFIED",
-                    DateMode.YEAR: "MODIFIED", DateMode.REMOVE: "REMOVED"}[plan.date_mode]
+    longitudinal = {
+        DateMode.KEEP: "UNMODIFIED",
+        DateMode.SHIFT: "MODIFIED",
+        DateMode.YEAR: "MODIFIED",
+        DateMode.REMOVE: "REMOVED",
+    }[plan.date_mode]
     return [
         text(0x00120062, "CS", "YES"),
         text(0x00120063, "LO", "\\".join(m[:64] for m in method)),

@@ -69,8 +69,9 @@ def _normalise_with_pydicom(data: bytes, reason: str) -> bytes:
         out = io.BytesIO()
         ds.save_as(out, enforce_file_format=True)
     except Exception as exc:  # pydicom raises many types for broken input
-        raise InputError(f"{reason}; pydicom could not read it either "
-                         f"({type(exc).__name__})") from None
+        raise InputError(
+            f"{reason}; pydicom could not read it either ({type(exc).__name__})"
+        ) from None
     return out.getvalue()
 
 
@@ -83,31 +84,48 @@ def deidentify_part10(
     *,
     records: bool = False,
     crosswalk: bool = False,
+    check_leaks: bool = True,
 ) -> Deidentified:
     part, normalised = parse_input(data)
     if part.meta_text(0x00020002) == DICOMDIR_CLASS:
-        raise InputError("a DICOMDIR holds paths and names of the originals; it is not "
-                         "de-identified (rebuild it from the output)")
-    outcome = deidentify_elements(part.dataset, plan, pseud, make_cleaner, method,
-                                  records=records, crosswalk=crosswalk)
+        raise InputError(
+            "a DICOMDIR holds paths and names of the originals; it is not "
+            "de-identified (rebuild it from the output)"
+        )
+    outcome = deidentify_elements(
+        part.dataset, plan, pseud, make_cleaner, method, records=records, crosswalk=crosswalk
+    )
     if not outcome.sop_uid:
         raise InputError("no SOP Instance UID (0008,0018): not a composite instance")
     sop_class = outcome.sop_class_uid or part.meta_text(0x00020002)
     meta = build_meta(sop_class, outcome.sop_uid, part.transfer_syntax)
     ser = write_part10(meta, outcome.elems, part.syntax, part.deflated)
-    leaks = find_leaks(ser, outcome.cleaner.scan_terms, outcome.codec, outcome.generated, meta,
-                       outcome.elems)
+    leaks = (
+        find_leaks(
+            ser, outcome.cleaner.scan_terms, outcome.codec, outcome.generated, meta, outcome.elems
+        )
+        if check_leaks
+        else []
+    )
     if leaks:
         raise LeakDetectedError(
             f"identifying values survive at {', '.join(leaks[:10])}"
             + (f" and {len(leaks) - 10} more" if len(leaks) > 10 else ""),
             leaks,
         )
-    relpath = "/".join([
-        _name(outcome.patient, "unknown-patient"),
-        _name(outcome.study_uid, "unknown-study"),
-        _name(outcome.series_uid, "unknown-series"),
-        _name(outcome.sop_uid, "unknown-instance") + ".dcm",
-    ])
-    return Deidentified(ser.to_bytes(), relpath, part.transfer_syntax, outcome.records,
-                        outcome.crosswalk, normalised)
+    relpath = "/".join(
+        [
+            _name(outcome.patient, "unknown-patient"),
+            _name(outcome.study_uid, "unknown-study"),
+            _name(outcome.series_uid, "unknown-series"),
+            _name(outcome.sop_uid, "unknown-instance") + ".dcm",
+        ]
+    )
+    return Deidentified(
+        ser.to_bytes(),
+        relpath,
+        part.transfer_syntax,
+        outcome.records,
+        outcome.crosswalk,
+        normalised,
+    )

@@ -119,7 +119,7 @@ def _parse(
             if stop_at_delim:
                 return elems, pos + 8
             raise RawParseError(f"unexpected item delimiter at byte {pos}")
-        if tag == SEQ_DELIM or tag == ITEM:
+        if tag in (SEQ_DELIM, ITEM):
             raise RawParseError(f"unexpected item tag at byte {pos}")
         if explicit:
             vrb = bytes(buf[pos + 4 : pos + 6])

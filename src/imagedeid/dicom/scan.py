@@ -11,6 +11,7 @@ reported by tag path -- never by value.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from pydicom.charset import encode_string
@@ -27,10 +28,8 @@ def _forms(term: str, encodings: list[str]) -> set[bytes]:
     if term.isascii():
         return {term.encode("ascii").lower()}
     forms = {term.encode("utf-8").lower()}
-    try:
+    with contextlib.suppress(UnicodeError, LookupError, ValueError):
         forms.add(encode_string(term, encodings).lower())
-    except (UnicodeError, LookupError, ValueError):
-        pass
     return forms
 
 
@@ -42,9 +41,9 @@ def _bounded(blob: bytes, start: int, term: bytes) -> bool:
     before = blob[start - 1 : start]
     after = blob[end : end + 1]
     first, last = term[:1], term[-1:]
-    if first.isdigit() and before.isdigit() or first.isalpha() and before.isalpha():
+    if (first.isdigit() and before.isdigit()) or (first.isalpha() and before.isalpha()):
         return False
-    return not (last.isdigit() and after.isdigit() or last.isalpha() and after.isalpha())
+    return not ((last.isdigit() and after.isdigit()) or (last.isalpha() and after.isalpha()))
 
 
 def _hits(blob: bytes, patterns: Iterable[bytes]) -> set[bytes]:
@@ -82,12 +81,13 @@ def find_leaks(
     if not found:
         return []
     gen_lower = sorted((g.lower() for g in generated), key=len, reverse=True)
-    locations: list[str] = []
-    _locate(dataset, found, codec, gen_lower, "", locations)
-    _locate(meta, found, codec, gen_lower, "", locations)
-    if not locations and _unexplained(found, gen_lower, text):
-        locations.append("(serialized bytes outside element values)")
-    return locations
+    real: list[str] = []
+    coded: list[str] = []
+    _locate(dataset, found, gen_lower, "", real, coded)
+    _locate(meta, found, gen_lower, "", real, coded)
+    if not real and not coded and _hits(_strip_generated(text, gen_lower), found):
+        real.append("(serialized bytes outside element values)")
+    return real
 
 
 def _strip_generated(value: bytes, gen_lower: list[str]) -> bytes:
@@ -99,22 +99,29 @@ def _strip_generated(value: bytes, gen_lower: list[str]) -> bytes:
     return low
 
 
-def _unexplained(found: set[bytes], gen_lower: list[str], text: bytes) -> bool:
-    stripped = _strip_generated(text, gen_lower)
-    return bool(_hits(stripped, found))
-
-
-def _locate(elems: list[Elem], found: set[bytes], codec: TextCodec, gen_lower: list[str],
-            prefix: str, out: list[str]) -> None:
+def _locate(
+    elems: list[Elem],
+    found: set[bytes],
+    gen_lower: list[str],
+    prefix: str,
+    real: list[str],
+    coded: list[str],
+) -> None:
+    """Tag paths of elements holding a hit. Hits in coded strings (CS) of attributes the
+    table does not list -- enumerated terms such as ValueType TEXT -- are not leaks."""
     for el in elems:
         here = f"{prefix}{format_tag(el.tag)}"
         if el.items is not None:
             for i, item in enumerate(el.items):
-                _locate(item, found, codec, gen_lower, f"{here}[{i}]>", out)
+                _locate(item, found, gen_lower, f"{here}[{i}]>", real, coded)
             continue
         value = bytes(el.value).lower()
         wanted = found if el.tag != PIXEL_DATA else {p for p in found if len(p) >= PIXEL_MIN_TERM}
         if not any(p in value for p in wanted):
             continue
-        if _hits(_strip_generated(value, gen_lower), wanted):
-            out.append(here)
+        if not _hits(_strip_generated(value, gen_lower), wanted):
+            continue
+        if el.vr == "CS":
+            coded.append(here)
+        else:
+            real.append(here)

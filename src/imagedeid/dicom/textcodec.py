@@ -14,8 +14,11 @@ class TextCodec:
     __slots__ = ("_ascii_only", "encodings")
 
     def __init__(self, specific_character_set: str) -> None:
-        terms = [t.strip() for t in specific_character_set.split("\\")] if specific_character_set \
+        terms = (
+            [t.strip() for t in specific_character_set.split("\\")]
+            if specific_character_set
             else []
+        )
         self.encodings: list[str] = convert_encodings(terms or ["ISO_IR 6"])
         self._ascii_only = self.encodings == ["iso8859"] or self.encodings == ["utf_8"]
 
@@ -26,13 +29,10 @@ class TextCodec:
         else:
             delims = _PN_DELIMS if vr == "PN" else _TEXT_DELIMS
             text = decode_bytes(raw, self.encodings, delims)
-        return text.rstrip("\x00 ") if vr != "UI" else text.rstrip("\x00 ")
+        return text.rstrip("\x00 ")
 
     def encode(self, text: str, vr: str) -> bytes:
-        if text.isascii():
-            raw = text.encode("ascii")
-        else:
-            raw = encode_string(text, self.encodings)
+        raw = text.encode("ascii") if text.isascii() else encode_string(text, self.encodings)
         if len(raw) % 2:
             raw += b"\x00" if vr == "UI" else b" "
         return raw

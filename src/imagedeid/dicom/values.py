@@ -9,10 +9,22 @@ DUMMY_DATE = "19000101"
 DUMMY_TIME = "000000.00"
 DUMMY_TEXT = "ANONYMIZED"
 _BINARY_ZERO = {
-    "US": b"\x00\x00", "SS": b"\x00\x00", "UL": b"\x00" * 4, "SL": b"\x00" * 4,
-    "FL": b"\x00" * 4, "FD": b"\x00" * 8, "AT": b"\x00" * 4, "SV": b"\x00" * 8,
-    "UV": b"\x00" * 8, "OB": b"\x00\x00", "OW": b"\x00\x00", "OF": b"\x00" * 4,
-    "OD": b"\x00" * 8, "OL": b"\x00" * 4, "OV": b"\x00" * 8, "UN": b"\x00\x00",
+    "US": b"\x00\x00",
+    "SS": b"\x00\x00",
+    "UL": b"\x00" * 4,
+    "SL": b"\x00" * 4,
+    "FL": b"\x00" * 4,
+    "FD": b"\x00" * 8,
+    "AT": b"\x00" * 4,
+    "SV": b"\x00" * 8,
+    "UV": b"\x00" * 8,
+    "OB": b"\x00\x00",
+    "OW": b"\x00\x00",
+    "OF": b"\x00" * 4,
+    "OD": b"\x00" * 8,
+    "OL": b"\x00" * 4,
+    "OV": b"\x00" * 8,
+    "UN": b"\x00\x00",
 }
 NUMERIC_STRING_VRS = frozenset({"IS", "DS"})
 

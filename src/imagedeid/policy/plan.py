@@ -68,17 +68,39 @@ class Plan:
     def describe(self) -> list[dict[str, str]]:
         """Every table rule in force, for ``imagedeid plan --profile`` and the docs."""
         out = [
-            {"tag": f"({t >> 16:04X},{t & 0xFFFF:04X})", "keyword": r.keyword,
-             "action": r.action.value, "rule": r.rule_id}
+            {
+                "tag": f"({t >> 16:04X},{t & 0xFFFF:04X})",
+                "keyword": r.keyword,
+                "action": r.action.value,
+                "rule": r.rule_id,
+            }
             for t, r in sorted(self.exact.items())
         ]
-        out.append({"tag": "(50xx,xxxx)", "keyword": "CurveData",
-                    "action": self.curve_rule.action.value, "rule": self.curve_rule.rule_id})
+        out.append(
+            {
+                "tag": "(50xx,xxxx)",
+                "keyword": "CurveData",
+                "action": self.curve_rule.action.value,
+                "rule": self.curve_rule.rule_id,
+            }
+        )
         for elem, r in sorted(self.overlay_rules.items()):
-            out.append({"tag": f"(60xx,{elem:04X})", "keyword": r.keyword,
-                        "action": r.action.value, "rule": r.rule_id})
-        out.append({"tag": "(gggg,eeee) odd gggg", "keyword": "private",
-                    "action": self.private_rule.action.value, "rule": self.private_rule.rule_id})
+            out.append(
+                {
+                    "tag": f"(60xx,{elem:04X})",
+                    "keyword": r.keyword,
+                    "action": r.action.value,
+                    "rule": r.rule_id,
+                }
+            )
+        out.append(
+            {
+                "tag": "(gggg,eeee) odd gggg",
+                "keyword": "private",
+                "action": self.private_rule.action.value,
+                "rule": self.private_rule.rule_id,
+            }
+        )
         return out
 
 
@@ -91,12 +113,17 @@ def _resolve_row_action(basic: Action, options: list[tuple[Option, Action]]) -> 
     return action, f"PS3.15-{TABLE_EDITION}/{option.table_column}:{action.value}"
 
 
-def _is_deny_source(vr: str, row_options: tuple[tuple[Option, Action], ...], action: Action) -> bool:
+def _is_deny_source(
+    vr: str, row_options: tuple[tuple[Option, Action], ...], action: Action
+) -> bool:
     if vr not in DENY_SOURCE_VRS or action in (Action.KEEP, Action.CLEAN):
         return False
     # Descriptors and patient characteristics are not identifiers: their words stay usable.
-    excluded = {Option.CLEAN_DESCRIPTORS, Option.CLEAN_STRUCTURED_CONTENT,
-                Option.RETAIN_PATIENT_CHARACTERISTICS}
+    excluded = {
+        Option.CLEAN_DESCRIPTORS,
+        Option.CLEAN_STRUCTURED_CONTENT,
+        Option.RETAIN_PATIENT_CHARACTERISTICS,
+    }
     return not any(opt in excluded for opt, _ in row_options)
 
 
@@ -111,8 +138,9 @@ def compile_plan(profile: Profile) -> Plan:
         if row.tag == "private":
             private = Rule(action, rule_id, "private")
             continue
-        rule = Rule(action, rule_id, row.keyword,
-                    deny_source=_is_deny_source(row.vr, row.options, action))
+        rule = Rule(
+            action, rule_id, row.keyword, deny_source=_is_deny_source(row.vr, row.options, action)
+        )
         if row.tag.startswith("50xx"):
             curve = rule
         elif row.tag.startswith("60xx"):
@@ -126,8 +154,9 @@ def compile_plan(profile: Profile) -> Plan:
         deny = base.deny_source if base else False
         if ov.action in (Action.KEEP, Action.CLEAN):
             deny = False
-        exact[ov.tag] = Rule(ov.action, f"profile:{profile.id}/override:{ov.keyword}",
-                             ov.keyword, deny_source=deny)
+        exact[ov.tag] = Rule(
+            ov.action, f"profile:{profile.id}/override:{ov.keyword}", ov.keyword, deny_source=deny
+        )
     return Plan(
         profile=profile,
         exact=exact,

@@ -97,8 +97,12 @@ class Profile:
             "options": sorted(OPTION_LABELS[o] for o in self.options),
             "dates": self.date_mode.value,
             "overrides": [
-                {"keyword": o.keyword, "tag": f"{o.tag:08X}", "action": o.action.value,
-                 "because": o.because}
+                {
+                    "keyword": o.keyword,
+                    "tag": f"{o.tag:08X}",
+                    "action": o.action.value,
+                    "because": o.because,
+                }
                 for o in self.overrides
             ],
             "content_hash": self.content_hash,
@@ -258,8 +262,9 @@ def _options(raw: Any, source: str, key: str) -> list[Option]:
     return out
 
 
-def _date_mode(doc: dict[str, Any], base: Profile | None, options: set[Option],
-               source: str) -> DateMode:
+def _date_mode(
+    doc: dict[str, Any], base: Profile | None, options: set[Option], source: str
+) -> DateMode:
     if "dates" in doc:
         try:
             return DateMode(doc["dates"])

@@ -16,11 +16,41 @@ from imagedeid.model import IdentifyingValues
 
 # Parts of names that are titles or suffixes, and would otherwise erase words like "MR".
 _NAME_STOPWORDS = frozenset(
-    {"DR", "MR", "MRS", "MS", "MISS", "JR", "SR", "MD", "PHD", "II", "III", "IV", "PROF", "REV",
-     "DDS", "RN", "DO", "MX", "THE", "AND", "OF", "VAN", "VON", "DE", "LA", "LE", "DI", "DA"}
+    {
+        "DR",
+        "MR",
+        "MRS",
+        "MS",
+        "MISS",
+        "JR",
+        "SR",
+        "MD",
+        "PHD",
+        "II",
+        "III",
+        "IV",
+        "PROF",
+        "REV",
+        "DDS",
+        "RN",
+        "DO",
+        "MX",
+        "THE",
+        "AND",
+        "OF",
+        "VAN",
+        "VON",
+        "DE",
+        "LA",
+        "LE",
+        "DI",
+        "DA",
+    }
 )
-_MONTHS = ("January February March April May June July August September October November "
-           "December").split()
+_MONTHS = [
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+]  # fmt: skip
 MIN_SCAN_TERM = 4  # shorter terms match binary data by chance; they are scrubbed from text
 
 _PATTERNS = re.compile(
@@ -54,8 +84,15 @@ def _name_terms(raw: str) -> set[str]:
         named = [c for c in comps if c]
         if len(named) >= 2:
             last, first = named[0], named[1]
-            terms.update({group.strip("^ "), f"{first} {last}", f"{last}, {first}",
-                          f"{last} {first}", f"{last},{first}"})
+            terms.update(
+                {
+                    group.strip("^ "),
+                    f"{first} {last}",
+                    f"{last}, {first}",
+                    f"{last} {first}",
+                    f"{last},{first}",
+                }
+            )
     return terms
 
 
@@ -65,13 +102,28 @@ def date_forms(value: str) -> set[str]:
     if len(v) != 8 or not v.isdigit():
         return set()
     y, m, d = v[:4], v[4:6], v[6:8]
-    forms = {v, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}", f"{m}/{d}/{y}", f"{d}/{m}/{y}",
-             f"{d}.{m}.{y}", f"{m}-{d}-{y}", f"{d}-{m}-{y}"}
+    forms = {
+        v,
+        f"{y}-{m}-{d}",
+        f"{y}/{m}/{d}",
+        f"{y}.{m}.{d}",
+        f"{m}/{d}/{y}",
+        f"{d}/{m}/{y}",
+        f"{d}.{m}.{y}",
+        f"{m}-{d}-{y}",
+        f"{d}-{m}-{y}",
+    }
     mi = int(m)
     if 1 <= mi <= 12:
         month = _MONTHS[mi - 1]
-        forms.update({f"{month} {int(d)}, {y}", f"{int(d)} {month} {y}",
-                      f"{month[:3]} {int(d)}, {y}", f"{int(d)} {month[:3]} {y}"})
+        forms.update(
+            {
+                f"{month} {int(d)}, {y}",
+                f"{int(d)} {month} {y}",
+                f"{month[:3]} {int(d)}, {y}",
+                f"{int(d)} {month[:3]} {y}",
+            }
+        )
     return forms
 
 

@@ -1,0 +1,48 @@
+# imagedeid -- quick start: `make demo`, then `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps demo test lint typecheck layers unit bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "imagedeid needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+setup: $(STAMP)
+
+# dicom3tools (dciodvfy) validates outputs in the tests.
+system-deps:
+	@command -v dciodvfy >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dicom3tools >/dev/null; }
+
+demo: setup
+	$(PY) tools/demo.py
+
+lint: setup
+	$(VENV)/bin/ruff check src tests tools benchmarks
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+layers: setup
+	$(VENV)/bin/lint-imports
+
+unit: setup system-deps
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck layers unit
+
+bench: setup
+	$(PY) benchmarks/run_bench.py
+
+clean:
+	rm -rf $(VENV) demo build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,156 @@
+"""Everything that touches the disk: walking inputs, reading, atomic writes, key files.
+
+Outputs are written to a staging file on the same file system and then linked into
+place, so OUTPUT never holds a half-written file and an existing file is never
+overwritten. Inputs are opened read-only and never modified.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from imagedeid.errors import InputError, KeyFileError, OutputError
+from imagedeid.pseudonym import ProjectKey, generate_secret
+
+KEY_ENV = "IMAGEDEID_KEY"
+KEY_FILE_ENV = "IMAGEDEID_KEY_FILE"
+
+
+def iter_inputs(paths: list[Path], exclude: list[Path]) -> Iterator[Path]:
+    """Files under ``paths`` (folders walked recursively, sorted), minus ``exclude`` trees."""
+    excluded = [p.resolve() for p in exclude]
+    seen: set[Path] = set()
+    for root in paths:
+        if root.is_file():
+            candidates: Iterator[Path] = iter([root])
+        elif root.is_dir():
+            candidates = _walk(root)
+        else:
+            raise InputError(f"{root}: no such file or folder")
+        for path in candidates:
+            real = path.resolve()
+            if real in seen or any(real.is_relative_to(ex) for ex in excluded):
+                continue
+            seen.add(real)
+            yield path
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+
+
+def file_signature(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def write_new_file(final: Path, data: bytes, staging: Path, fsync: bool = False) -> bool:
+    """Atomically create ``final`` with ``data``. False if it already exists (not touched)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(parents=True, exist_ok=True)
+    tmp = staging / f"{final.name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        try:
+            os.link(tmp, final)  # fails if final exists: never overwrite
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
+                raise
+            if final.exists():
+                return False
+            os.replace(tmp, final)
+        return True
+    except OSError as exc:
+        raise OutputError(
+            f"{final}: cannot be written ({exc.strerror or type(exc).__name__})"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, doc: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: the {what} cannot be read ({exc.strerror})") from None
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def create_key_file(path: Path) -> ProjectKey:
+    """Create a new key file with mode 0600. Refuses to overwrite an existing one."""
+    key = ProjectKey(generate_secret())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path}: already exists; a key is never overwritten") from None
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot be created ({exc.strerror})") from None
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key.encode())
+    os.chmod(path, 0o600)
+    return key
+
+
+def load_key_file(path: Path) -> ProjectKey:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise KeyFileError(
+            f"{path}: no such key file; create one with 'imagedeid keys new {path}'"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"{path}: the key file cannot be read ({type(exc).__name__})") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"{path}: the key file is readable by others; run 'chmod 600 {path}'")
+    return ProjectKey.decode(text, str(path))
+
+
+def resolve_key(
+    key_file: Path | None, environ: dict[str, str], default_path: Path
+) -> tuple[ProjectKey, str, bool]:
+    """The key from --key-file, then $IMAGEDEID_KEY_FILE, then $IMAGEDEID_KEY, else a new
+    key file at ``default_path``. Returns (key, where it came from, created)."""
+    if key_file is not None:
+        return load_key_file(key_file), str(key_file), False
+    if environ.get(KEY_FILE_ENV):
+        path = Path(environ[KEY_FILE_ENV])
+        return load_key_file(path), str(path), False
+    if environ.get(KEY_ENV):
+        return ProjectKey.decode(environ[KEY_ENV], f"${KEY_ENV}"), f"${KEY_ENV}", False
+    if default_path.exists():
+        return load_key_file(default_path), str(default_path), False
+    return create_key_file(default_path), str(default_path), True

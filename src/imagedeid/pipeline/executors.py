@@ -1,0 +1,75 @@
+"""Pluggable executors: how tasks reach workers. Only this layer knows about processes.
+
+An executor takes the worker settings (sent once per worker, not per task) and maps
+``run_task`` over an iterable of tasks, yielding each task's results as they finish.
+A distributed engine is another implementation of the same protocol.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from itertools import islice
+from typing import Protocol
+
+from imagedeid.model import FileResult
+from imagedeid.pipeline.tasks import Task, WorkerSettings
+from imagedeid.pipeline.worker import init_worker, run_task
+
+
+class Executor(Protocol):
+    def map_tasks(
+        self, settings: WorkerSettings, tasks: Iterable[Task]
+    ) -> Iterator[list[FileResult]]: ...
+
+
+class SerialExecutor:
+    """In this process, one task after another: for tests, debugging and tiny jobs."""
+
+    def map_tasks(
+        self, settings: WorkerSettings, tasks: Iterable[Task]
+    ) -> Iterator[list[FileResult]]:
+        init_worker(settings)
+        for task in tasks:
+            yield run_task(task)
+
+
+def _batches(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
+    it = iter(tasks)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _run_batch(batch: list[Task]) -> list[FileResult]:
+    return [r for task in batch for r in run_task(task)]
+
+
+class ProcessExecutor:
+    """A local process pool. Tasks go in small batches; at most a few batches per worker
+    are in flight, so memory stays flat over millions of files."""
+
+    def __init__(self, workers: int | None = None, batch_size: int = 8) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.batch_size = batch_size
+
+    def map_tasks(
+        self, settings: WorkerSettings, tasks: Iterable[Task]
+    ) -> Iterator[list[FileResult]]:
+        ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        with ProcessPoolExecutor(
+            self.workers, mp_context=ctx, initializer=init_worker, initargs=(settings,)
+        ) as pool:
+            pending: set[Future[list[FileResult]]] = set()
+            limit = self.workers * 4
+            for batch in _batches(tasks, self.batch_size):
+                pending.add(pool.submit(_run_batch, batch))
+                if len(pending) >= limit:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        yield fut.result()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()

@@ -1,0 +1,204 @@
+"""Orchestrate a run: discover inputs, skip what the journal says is done, dispatch
+tasks to an executor, record results, write the crosswalk and the report.
+
+The report holds counts, reasons, the profile id and hash, the key fingerprint and
+versions -- no PHI. Inputs are named by keyed ids; the id -> path list for the
+operator goes to a separate file in the state folder, never into the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import platform
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+
+from imagedeid.errors import InputError
+from imagedeid.io.crosswalk import Crosswalk
+from imagedeid.io.files import file_signature, iter_inputs, write_json_atomic
+from imagedeid.io.journal import Journal
+from imagedeid.model import FileResult, FileStatus
+from imagedeid.pipeline.executors import Executor, ProcessExecutor, SerialExecutor
+from imagedeid.pipeline.tasks import Task, WorkerSettings
+from imagedeid.policy.profile import Profile
+from imagedeid.pseudonym import ProjectKey
+from imagedeid.version import __version__
+
+SUCCESS = frozenset({FileStatus.OK, FileStatus.SKIPPED_DONE, FileStatus.DUPLICATE})
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    inputs: tuple[Path, ...]
+    output: Path
+    profile: Profile
+    key: ProjectKey
+    state_dir: Path
+    report_path: Path
+    crosswalk_path: Path | None = None
+    workers: int | None = None
+    executor: Executor | None = None
+    fsync: bool = False
+
+
+@dataclass
+class RunSummary:
+    report: dict[str, Any]
+    report_path: Path
+    failures_path: Path
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if all(FileStatus(s) in SUCCESS for s in self.counts) else 1
+
+
+def state_dir_for(output: Path) -> Path:
+    """Where journal, staging, default key and report live: beside OUTPUT, not inside."""
+    out = output.resolve()
+    return out.parent / f"{out.name}.imagedeid"
+
+
+def method_description(profile: Profile) -> tuple[str, ...]:
+    return (
+        f"imagedeid {__version__}",
+        f"profile {profile.label}",
+        f"profile {profile.content_hash[:40]}",
+    )
+
+
+def _journal_key(key: ProjectKey, path: Path) -> str:
+    sig = "|".join(map(str, file_signature(path)))
+    return hmac.new(key.purpose_key("journal"), sig.encode("utf-8"), hashlib.sha256).hexdigest()[
+        :32
+    ]
+
+
+def _check_paths(req: RunRequest) -> None:
+    out = req.output.resolve()
+    for inp in req.inputs:
+        real = inp.resolve()
+        if real == out or real.is_relative_to(out):
+            raise InputError(f"{inp}: an input may not be the output folder or inside it")
+    if req.crosswalk_path is not None and req.crosswalk_path.resolve().is_relative_to(out):
+        raise InputError("the crosswalk must be kept outside the output folder")
+    if req.report_path.resolve().is_relative_to(out):
+        raise InputError("the report must be written outside the output folder")
+
+
+def run(
+    req: RunRequest,
+    progress: Callable[[FileResult], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> RunSummary:
+    _check_paths(req)
+    started = time.time()
+    staging = req.state_dir / "staging"
+    shutil.rmtree(staging, ignore_errors=True)  # leftovers of a crashed run
+    req.output.mkdir(parents=True, exist_ok=True)
+    journal = Journal(req.state_dir / "journal.jsonl")
+    crosswalk = Crosswalk(req.crosswalk_path, req.key) if req.crosswalk_path else None
+    failures_path = req.state_dir / "failures.tsv"
+    settings = WorkerSettings(
+        req.profile,
+        req.key,
+        req.output.resolve(),
+        staging,
+        method_description(req.profile),
+        crosswalk is not None,
+        req.fsync,
+    )
+    exclude = [req.output, req.state_dir]
+    todo: list[tuple[str, str]] = []
+    counts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    syntaxes: Counter[str] = Counter()
+    failures: list[dict[str, str]] = []
+    failure_paths: list[str] = []
+    skipped: list[FileResult] = []
+    for path in iter_inputs(list(req.inputs), exclude):
+        jkey = _journal_key(req.key, path)
+        done_out = journal.done.get(jkey)
+        if done_out is not None and (req.output / done_out).is_file():
+            skipped.append(
+                FileResult(str(path), FileStatus.SKIPPED_DONE, done_out, journal_key=jkey)
+            )
+        else:
+            todo.append((str(path), jkey))
+    if on_total is not None:
+        on_total(len(todo) + len(skipped))
+    executor = req.executor or (
+        SerialExecutor() if req.workers == 1 else ProcessExecutor(req.workers)
+    )
+
+    def results() -> Iterator[FileResult]:
+        yield from skipped
+        tasks = (Task("file", (p,), (k,)) for p, k in todo)
+        for batch in executor.map_tasks(settings, tasks):
+            yield from batch
+
+    try:
+        for res in results():
+            counts[res.status.value] += 1
+            if res.status is FileStatus.OK:
+                journal.record(res.journal_key, "ok", res.output_relpath)
+                syntaxes[res.transfer_syntax] += 1
+                if crosswalk is not None and res.crosswalk:
+                    crosswalk.add(res.crosswalk)
+            elif res.status not in SUCCESS:
+                reasons[res.reason_code] += 1
+                failures.append(
+                    {
+                        "input_id": res.journal_key,
+                        "status": res.status.value,
+                        "reason_code": res.reason_code,
+                        "reason": res.reason,
+                    }
+                )
+                failure_paths.append(
+                    f"{res.journal_key}\t{res.status.value}\t{res.reason_code}\t{res.input_path}"
+                )
+            if progress is not None:
+                progress(res)
+    finally:
+        journal.close()
+        if crosswalk is not None:
+            crosswalk.close()
+    elapsed = time.time() - started
+    processed = sum(counts.values()) - counts[FileStatus.SKIPPED_DONE.value]
+    report = {
+        "tool": "imagedeid",
+        "version": __version__,
+        "versions": {"python": platform.python_version(), "pydicom": pydicom.__version__},
+        "profile": req.profile.describe(),
+        "key_fingerprint": req.key.fingerprint,
+        "output": str(req.output.resolve()),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(elapsed, 3),
+        "files_per_second": round(processed / elapsed, 1) if elapsed > 0 else None,
+        "inputs": sum(counts.values()),
+        "counts": dict(sorted(counts.items())),
+        "failures_by_reason": dict(sorted(reasons.items())),
+        "failures": failures,
+        "failure_paths_file": str(failures_path) if failures else None,
+        "transfer_syntaxes": dict(sorted(syntaxes.items())),
+        "crosswalk": str(req.crosswalk_path) if req.crosswalk_path else None,
+    }
+    if failure_paths:
+        failures_path.parent.mkdir(parents=True, exist_ok=True)
+        failures_path.write_text(
+            "input_id\tstatus\treason_code\tpath\n" + "\n".join(failure_paths) + "\n",
+            encoding="utf-8",
+        )
+    else:
+        failures_path.unlink(missing_ok=True)
+    write_json_atomic(req.report_path, report)
+    return RunSummary(report, req.report_path, failures_path, counts)

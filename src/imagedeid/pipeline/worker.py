@@ -1,0 +1,126 @@
+"""What runs inside a worker: read, de-identify, scan, write -- one task at a time.
+
+A failure of one input is data (a FileResult with status and reason), never an
+exception that stops the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from imagedeid.dicom.part10 import deidentify_part10
+from imagedeid.errors import (
+    InputError,
+    LeakDetectedError,
+    NotDicomError,
+    OutputError,
+    UnsafeOutputError,
+)
+from imagedeid.io.files import read_bytes, write_new_file
+from imagedeid.model import FileResult, FileStatus
+from imagedeid.pipeline.tasks import Task, WorkerSettings
+from imagedeid.policy.plan import Plan, compile_plan
+from imagedeid.pseudonym import Pseudonymizer
+from imagedeid.text import build_cleaner
+
+_STATE: tuple[WorkerSettings, Plan, Pseudonymizer] | None = None
+
+
+def init_worker(settings: WorkerSettings) -> None:
+    global _STATE
+    _STATE = (settings, compile_plan(settings.profile), Pseudonymizer(settings.key))
+
+
+def run_task(task: Task) -> list[FileResult]:
+    assert _STATE is not None, "init_worker was not called in this process"
+    settings, plan, pseud = _STATE
+    return [
+        process_file(Path(p), k, settings, plan, pseud)
+        for p, k in zip(task.paths, task.journal_keys, strict=True)
+    ]
+
+
+def _write(relpath: str, data: bytes, settings: WorkerSettings) -> tuple[str, str]:
+    """Write without ever overwriting. Another input with the same SOP Instance UID but
+    different content (say, another transfer syntax) goes beside it, named by content."""
+    final = settings.output / relpath
+    if write_new_file(final, data, settings.staging, settings.fsync):
+        return relpath, ""
+    if read_bytes(final) == data:
+        return relpath, "identical output already present"
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    alt = relpath[: -len(".dcm")] + f".{digest}.dcm"
+    write_new_file(settings.output / alt, data, settings.staging, settings.fsync)
+    return alt, "SOP Instance UID shared with a different input; written under a content name"
+
+
+def process_file(
+    path: Path, journal_key: str, settings: WorkerSettings, plan: Plan, pseud: Pseudonymizer
+) -> FileResult:
+    name = str(path)
+    try:
+        data = read_bytes(path)
+        result = deidentify_part10(
+            data, plan, pseud, build_cleaner, settings.method, crosswalk=settings.crosswalk
+        )
+        relpath, note = _write(result.relpath, result.data, settings)
+        if result.normalised:
+            note = ", ".join(filter(None, ["normalised through pydicom", note]))
+        return FileResult(
+            name,
+            FileStatus.OK,
+            relpath,
+            note,
+            transfer_syntax=result.transfer_syntax,
+            journal_key=journal_key,
+            crosswalk=tuple(result.crosswalk),
+        )
+    except NotDicomError as exc:
+        return FileResult(
+            name,
+            FileStatus.NOT_DICOM,
+            reason=str(exc),
+            reason_code="not-dicom",
+            journal_key=journal_key,
+        )
+    except LeakDetectedError as exc:
+        return FileResult(
+            name,
+            FileStatus.QUARANTINED,
+            reason=str(exc),
+            reason_code="leak-detected",
+            journal_key=journal_key,
+        )
+    except UnsafeOutputError as exc:
+        return FileResult(
+            name,
+            FileStatus.QUARANTINED,
+            reason=str(exc),
+            reason_code="unsafe-output",
+            journal_key=journal_key,
+        )
+    except InputError as exc:
+        return FileResult(
+            name,
+            FileStatus.FAILED,
+            reason=str(exc),
+            reason_code="bad-input",
+            journal_key=journal_key,
+        )
+    except OutputError as exc:
+        return FileResult(
+            name,
+            FileStatus.FAILED,
+            reason=str(exc),
+            reason_code="write-failed",
+            journal_key=journal_key,
+        )
+    except Exception as exc:  # an engine bug must not stop the batch or leak a value
+        return FileResult(
+            name,
+            FileStatus.FAILED,
+            reason=f"internal error ({type(exc).__name__}); please report it",
+            reason_code="internal-error",
+            journal_key=journal_key,
+        )
