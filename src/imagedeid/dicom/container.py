@@ -164,14 +164,14 @@ def write_part10(
     group_length = b"\x02\x00\x00\x00UL\x04\x00" + len(meta_body).to_bytes(4, "little")
     head = b"\x00" * 128 + b"DICM" + group_length + meta_body
     body: list[bytes | memoryview] = []
-    pixel_ids: set[int] = set()
-    for el in dataset:
-        if el.tag == PIXEL_DATA:
-            start = len(body)
-            encode([el], syntax, body)
-            pixel_ids.update(range(start, len(body)))
-        else:
-            encode([el], syntax, body)
+    split = next((i for i, el in enumerate(dataset) if el.tag >= PIXEL_DATA), len(dataset))
+    encode(dataset[:split], syntax, body)
+    start = len(body)
+    has_pixels = split < len(dataset) and dataset[split].tag == PIXEL_DATA
+    if has_pixels:
+        encode(dataset[split : split + 1], syntax, body)
+    pixel_ids = set(range(start, len(body)))
+    encode(dataset[split + 1 if has_pixels else split :], syntax, body)
     plain = [head, *body]
     if deflated:
         comp = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)

@@ -9,6 +9,7 @@ attributes the table does not list -- at every nesting level.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -53,6 +54,7 @@ _OUTPUT_NAME_TAGS = {PATIENT_ID, STUDY_UID, SERIES_UID, SOP_INSTANCE_UID, SOP_CL
 _IDENTIFIER_TAGS = {ACCESSION_NUMBER, STUDY_ID}
 _DEID_TAGS = {0x00120062, 0x00120063, 0x00120064, 0x00280303}
 _TEXT_DUMMY_AS_TOKEN = frozenset({"LO", "SH", "AE", "UC"})
+_TOKEN_KEYWORDS = re.compile(r"ID|Number|Serial|Station|Title|Identifier|UID")
 _PLACE_WORDS = (
     "Address",
     "Institution",
@@ -244,7 +246,7 @@ def _collect(elems: list[Elem], ctx: _Ctx, values: IdentifyingValues) -> None:
 def _transform(elems: list[Elem], ctx: _Ctx, path: Path, top: bool = False) -> list[Elem]:
     plan = ctx.plan
     out: list[Elem] = []
-    creators: dict[tuple[int, int], Elem] = {}
+    creators: dict[tuple[int, int], tuple[Elem, str]] = {}
     used_creators: set[tuple[int, int]] = set()
     for el in elems:
         tag = el.tag
@@ -264,7 +266,7 @@ def _transform(elems: list[Elem], ctx: _Ctx, path: Path, top: bool = False) -> l
         if _apply(el, rule, ctx, path, top):
             out.append(el)
     if used_creators:
-        out.extend(creators[k] for k in sorted(used_creators))
+        out.extend(creators[k][0] for k in sorted(used_creators))
         out.sort(key=lambda e: e.tag)
     return out
 
@@ -287,7 +289,7 @@ def _private(
     el: Elem,
     ctx: _Ctx,
     path: Path,
-    creators: dict[tuple[int, int], Elem],
+    creators: dict[tuple[int, int], tuple[Elem, str]],
     used: set[tuple[int, int]],
     out: list[Elem],
 ) -> None:
@@ -295,7 +297,8 @@ def _private(
     tag = el.tag
     group, low = tag >> 16, tag & 0xFFFF
     if 0x10 <= low <= 0xFF and el.items is None:
-        creators[(group, low)] = el
+        name = ctx.codec.decode(el.value, "LO").strip().upper() if plan.retain_safe_private else ""
+        creators[(group, low)] = (el, name)
         return
     if not plan.retain_safe_private or low < 0x10:
         ctx.note(
@@ -306,12 +309,11 @@ def _private(
         )
         return
     block = low >> 8
-    creator_el = creators.get((group, block))
-    if creator_el is None:
+    creator = creators.get((group, block))
+    if creator is None:
         ctx.note(path, tag, "remove", "imagedeid/private:no-private-creator")
         return
-    creator = ctx.codec.decode(creator_el.value, "LO").strip().upper()
-    entry = plan.safe_private.get((group, creator, low & 0xFF))
+    entry = plan.safe_private.get((group, creator[1], low & 0xFF))
     if entry is None:
         ctx.note(path, tag, "remove", plan.private_rule.rule_id + "/not-in-safe-dictionary")
         return
@@ -493,13 +495,13 @@ def _dummy(el: Elem, ctx: _Ctx, vr: str) -> None:
     old = ctx.codec.decode(el.value, vr)
     if vr == "PN":
         new = ctx.made(ctx.pseud.person_name(old))
-    elif vr in _TEXT_DUMMY_AS_TOKEN:
-        new = ctx.made(ctx.pseud.identifier(old))
-    elif vr == "CS":
+    elif vr in _TEXT_DUMMY_AS_TOKEN and _TOKEN_KEYWORDS.search(keyword_of(el.tag)):
+        new = ctx.made(ctx.pseud.identifier(old))  # consistent, so devices stay tellable apart
+    elif vr in ("CS", *_TEXT_DUMMY_AS_TOKEN):
         new = DUMMY_TEXT
     else:
         new = text_dummy(vr)
-    _set_text(el, ctx, vr, new)
+    _set_text(el, ctx, vr, ctx.made(new))
 
 
 def _clean(el: Elem, vr: str, ctx: _Ctx, path: Path, rid: str) -> bool:
@@ -524,7 +526,8 @@ def _clean(el: Elem, vr: str, ctx: _Ctx, path: Path, rid: str) -> bool:
     elif vr == "PN":
         new, op = ctx.made(ctx.pseud.person_name(old)), "pseudonym"
     elif vr in FREE_TEXT_VRS:
-        new, op = ctx.cleaner.clean(old), "clean-text"
+        # Nothing left after cleaning: a dummy keeps required (Type 1) text valid.
+        new, op = ctx.cleaner.clean(old) or ctx.made(DUMMY_TEXT), "clean-text"
     else:
         return True  # codes and numbers carry no free text
     if new != old:

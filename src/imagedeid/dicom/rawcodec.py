@@ -29,6 +29,15 @@ _VALID_VR = frozenset(
 )
 
 
+_VR_NAMES = {v: v.decode("ascii") for v in _VALID_VR}
+_EXPL_LE = struct.Struct("<HH2sH")
+_EXPL_BE = struct.Struct(">HH2sH")
+_IMPL_LE = struct.Struct("<HHL")
+_IMPL_BE = struct.Struct(">HHL")
+_LONG_LE = struct.Struct("<L")
+_LONG_BE = struct.Struct(">L")
+
+
 class RawParseError(Exception):
     """The bytes do not follow the DICOM encoding this reader expects."""
 
@@ -99,13 +108,13 @@ def _parse(
 ) -> tuple[list[Elem], int]:
     if depth > 32:
         raise RawParseError("sequences nested deeper than 32 levels")
-    fmt_tag = "<HH" if syntax.little else ">HH"
-    fmt_short = "<H" if syntax.little else ">H"
-    fmt_long = "<L" if syntax.little else ">L"
-    unpack_tag = struct.Struct(fmt_tag).unpack_from
-    unpack_short = struct.Struct(fmt_short).unpack_from
-    unpack_long = struct.Struct(fmt_long).unpack_from
+    little = syntax.little
+    unpack_explicit = (_EXPL_LE if little else _EXPL_BE).unpack_from
+    unpack_implicit = (_IMPL_LE if little else _IMPL_BE).unpack_from
+    unpack_long = (_LONG_LE if little else _LONG_BE).unpack_from
     explicit = syntax.explicit
+    vr_names = _VR_NAMES
+    long_vrs = LONG_VR_STR
     elems: list[Elem] = []
     append = elems.append
     last_tag = -1
@@ -113,41 +122,43 @@ def _parse(
         if pos + 8 > end:
             raise RawParseError(f"truncated element header at byte {pos}")
         start = pos
-        g, e = unpack_tag(buf, pos)
-        tag = g << 16 | e
-        if tag == ITEM_DELIM:
-            if stop_at_delim:
-                return elems, pos + 8
-            raise RawParseError(f"unexpected item delimiter at byte {pos}")
-        if tag in (SEQ_DELIM, ITEM):
-            raise RawParseError(f"unexpected item tag at byte {pos}")
         if explicit:
-            vrb = bytes(buf[pos + 4 : pos + 6])
-            if vrb not in _VALID_VR:
+            g, e, vrb, length = unpack_explicit(buf, pos)
+            tag = g << 16 | e
+            if g == 0xFFFE:
+                if tag == ITEM_DELIM and stop_at_delim:
+                    return elems, pos + 8
+                raise RawParseError(f"unexpected item tag at byte {pos}")
+            vr = vr_names.get(vrb)
+            if vr is None:
                 raise RawParseError(f"invalid VR at byte {pos}")
-            vr = vrb.decode("ascii")
-            if vrb in LONG_VRS:
+            if vr in long_vrs:
                 if pos + 12 > end:
                     raise RawParseError(f"truncated element header at byte {pos}")
                 (length,) = unpack_long(buf, pos + 8)
                 pos += 12
             else:
-                (length,) = unpack_short(buf, pos + 6)
                 pos += 8
         else:
-            (length,) = unpack_long(buf, pos + 4)
+            g, e, length = unpack_implicit(buf, pos)
+            tag = g << 16 | e
+            if g == 0xFFFE:
+                if tag == ITEM_DELIM and stop_at_delim:
+                    return elems, pos + 8
+                raise RawParseError(f"unexpected item tag at byte {pos}")
             pos += 8
             vr = _vr_for_implicit(tag)
         if tag <= last_tag:
             raise RawParseError(f"element {tag:08X} out of ascending order at byte {start}")
         last_tag = tag
-        if vr == "SQ" or (length == UNDEFINED and vr in ("UN", "OB", "OW") and tag != PIXEL_DATA):
+        if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
+            # An undefined-length UN is a sequence encoded implicit VR little endian.
             item_syntax = syntax if vr == "SQ" else IMPLICIT_LE
             items, pos = _parse_items(buf, pos, end, length, item_syntax, depth)
             append(Elem(tag, "SQ", items=items, raw=buf[start:pos] if vr == "SQ" else None))
             continue
         if length == UNDEFINED:
-            if tag != PIXEL_DATA:
+            if vr not in ("OB", "OW"):
                 raise RawParseError(f"undefined length on non-sequence {tag:08X}")
             vstart = pos
             pos = _skip_fragments(buf, pos, end, syntax)

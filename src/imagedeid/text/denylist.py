@@ -214,8 +214,12 @@ def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:
             digit_runs.add(digits)
         if len(phone.strip()) >= 7:
             terms.add(phone.strip())
-    for date in (*values.birth_dates, *values.dates):
+    for date in values.birth_dates:
         terms |= date_forms(date)
+    for date in values.dates:  # other dates: the DICOM form is what a header would carry
+        d = date.strip()[:8]
+        if len(d) == 8 and d.isdigit():
+            terms.add(d)
     for uid in values.uids:
         if len(uid) >= 8:
             terms.add(uid)
