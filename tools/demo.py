@@ -21,14 +21,30 @@ from pydicom.uid import generate_uid
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
-TEMPLATES = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm",
-             "reportsi.dcm", "rtplan.dcm", "image_dfl.dcm", "emri_small.dcm"]
+TEMPLATES = [
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "JPEG2000.dcm",
+    "MR_small_RLE.dcm",
+    "reportsi.dcm",
+    "rtplan.dcm",
+    "image_dfl.dcm",
+    "emri_small.dcm",
+]
 PATIENTS = [
     ("Whitfield^Alice", "MRN4471923", "19520314", "12 Elm Street, Springfield"),
     ("Okonkwo^Bernard", "MRN5580211", "19670922", "98 Harbour Road, Portsmouth"),
 ]
-SHOW = ["PatientName", "PatientID", "PatientBirthDate", "StudyDate", "StudyDescription",
-        "InstitutionName", "StudyInstanceUID", "ImageComments"]
+SHOW = [
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "StudyDate",
+    "StudyDescription",
+    "InstitutionName",
+    "StudyInstanceUID",
+    "ImageComments",
+]
 
 
 def _inject(ds: Dataset, patient: int, study: int) -> list[str]:
@@ -43,15 +59,27 @@ def _inject(ds: Dataset, patient: int, study: int) -> list[str]:
     ds.ReferringPhysicianName = "Marchetti^Paula^^Dr"
     ds.AccessionNumber = f"ACC{patient}{study}9914"
     ds.StudyDescription = f"CT HEAD W/O CONTRAST for {first} {last}"
-    ds.ImageComments = f"Patient {first} {last} ({mrn}) tolerated the exam; call 555-01{patient}{study}-7788"
+    ds.ImageComments = (
+        f"Patient {first} {last} ({mrn}) tolerated the exam; call 555-01{patient}{study}-7788"
+    )
     ds.DeviceSerialNumber = f"SN-{patient}{study}-4471Q"
     block = ds.private_block(0x0029, "DEMO_HOSPITAL_1", create=True)
     block.add_new(0x10, "LO", name)
     req = Dataset()
     req.RequestedProcedureDescription = f"Head CT for {last}"
     ds.RequestAttributesSequence = Sequence([req])
-    return [last, first, mrn, birth, "Saint Hildegard Hospital", "Marchetti", "Elm Street",
-            "Harbour Road", f"ACC{patient}{study}9914", f"SN-{patient}{study}-4471Q"]
+    return [
+        last,
+        first,
+        mrn,
+        birth,
+        "Saint Hildegard Hospital",
+        "Marchetti",
+        "Elm Street",
+        "Harbour Road",
+        f"ACC{patient}{study}9914",
+        f"SN-{patient}{study}-4471Q",
+    ]
 
 
 def build() -> tuple[Path, set[str]]:
@@ -79,14 +107,19 @@ def main() -> int:
     out, key = DEMO / "output", DEMO / "demo.key"
     exe = Path(sys.executable).parent / "imagedeid"
     subprocess.run([str(exe), "keys", "new", str(key)], check=True)
-    print(f"\n$ imagedeid run {src.relative_to(ROOT)} {out.relative_to(ROOT)} --key-file "
-          f"{key.relative_to(ROOT)}")
+    print(
+        f"\n$ imagedeid run {src.relative_to(ROOT)} {out.relative_to(ROOT)} --key-file "
+        f"{key.relative_to(ROOT)}"
+    )
     rc = subprocess.run([str(exe), "run", str(src), str(out), "--key-file", str(key)]).returncode
     outputs = sorted(out.rglob("*.dcm"))
     leaks = sum(1 for f in outputs for s in secrets if s.lower().encode() in f.read_bytes().lower())
     before = pydicom.dcmread(next(src.rglob("CT_small.dcm")))
-    after = next(pydicom.dcmread(f) for f in outputs
-                 if pydicom.dcmread(f, stop_before_pixels=True).Modality == "CT")
+    after = next(
+        pydicom.dcmread(f)
+        for f in outputs
+        if pydicom.dcmread(f, stop_before_pixels=True).Modality == "CT"
+    )
     print("\nbefore -> after (one CT file; the 'before' values are synthetic demo PHI):")
     for kw in SHOW:
         print(f"  {kw:<18} {str(before.get(kw, '-'))[:44]:<46} -> {str(after.get(kw, '-'))[:50]}")
@@ -95,8 +128,10 @@ def main() -> int:
     print(f"report: {DEMO / 'output.imagedeid' / 'report.json'} (counts: {report['counts']})")
     print(f"injected identifying strings found in output bytes: {leaks}")
     print(f"exit code {rc}: 1 because README.txt is not DICOM and is reported, not copied")
-    print(f"\nsee what would be done to one file:  .venv/bin/imagedeid plan "
-          f"{next(src.rglob('CT_small.dcm')).relative_to(ROOT)}")
+    print(
+        f"\nsee what would be done to one file:  .venv/bin/imagedeid plan "
+        f"{next(src.rglob('CT_small.dcm')).relative_to(ROOT)}"
+    )
     return 0 if leaks == 0 and outputs else 1
 
 

@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydicom._uid_dict import UID_dictionary
-
 from imagedeid.dicom.rawcodec import Elem
 from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.dicom.values import (
@@ -37,6 +35,7 @@ from imagedeid.model import (
     TextCleaner,
     format_tag,
 )
+from imagedeid.policy.dictionary import is_well_known_uid
 from imagedeid.policy.plan import FREE_TEXT_VRS, Plan, Rule, dictionary_vr, keyword_of
 from imagedeid.pseudonym import Pseudonymizer
 
@@ -68,7 +67,6 @@ _PLACE_WORDS = (
     "Organization",
     "Facility",
 )
-_WELL_KNOWN_UIDS = frozenset(UID_dictionary)
 
 Path = tuple[tuple[int, int], ...]
 
@@ -193,7 +191,7 @@ def deidentify_elements(
 
 def _default_maps_uid(tag: int, value: str, plan: Plan) -> bool:
     """A UID the table does not list is replaced unless it is a well-known (standard) UID."""
-    if plan.retain_uids or value in _WELL_KNOWN_UIDS:
+    if plan.retain_uids or is_well_known_uid(value):
         return False
     kw = keyword_of(tag)
     return not (kw.endswith("ClassUID") or kw.endswith("TransferSyntaxUID"))

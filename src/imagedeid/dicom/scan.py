@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from pydicom.charset import encode_string
-
 from imagedeid.dicom.container import Serialized
 from imagedeid.dicom.rawcodec import PIXEL_DATA, Elem
 from imagedeid.dicom.textcodec import TextCodec
@@ -24,12 +22,12 @@ from imagedeid.model import format_tag
 PIXEL_MIN_TERM = 6
 
 
-def _forms(term: str, encodings: list[str]) -> set[bytes]:
+def _forms(term: str, codec: TextCodec) -> set[bytes]:
     if term.isascii():
         return {term.encode("ascii").lower()}
     forms = {term.encode("utf-8").lower()}
     with contextlib.suppress(UnicodeError, LookupError, ValueError):
-        forms.add(encode_string(term, encodings).lower())
+        forms.add(codec.encode(term, "LO").rstrip(b" ").lower())
     return forms
 
 
@@ -69,7 +67,7 @@ def find_leaks(
     """Return the tag paths where identifying values survive (empty list: clean)."""
     patterns: set[bytes] = set()
     for term in terms:
-        patterns |= _forms(term, codec.encodings)
+        patterns |= _forms(term, codec)
     if not patterns:
         return []
     chunks = ser.plain_chunks

@@ -1,17 +1,28 @@
-"""Decode and encode text element values with the data set's Specific Character Set."""
+"""Decode and encode text element values with the data set's Specific Character Set.
+
+ASCII values take a fast path. Single-byte character sets and UTF-8 map straight to
+Python codecs; code extensions (ISO 2022 escape sequences, multi-valued Specific
+Character Set) go through pydicom's charset module, imported only then.
+"""
 
 from __future__ import annotations
 
-from pydicom.charset import convert_encodings, decode_bytes, encode_string
+from typing import Any
 
+# DICOM defined terms -> Python codecs (PS3.3 C.12.1.1.2), the single-byte and UTF-8 ones.
+_SIMPLE = {
+    "": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin_1", "ISO_IR 101": "iso8859_2",
+    "ISO_IR 109": "iso8859_3", "ISO_IR 110": "iso8859_4", "ISO_IR 144": "iso_ir_144",
+    "ISO_IR 127": "iso_ir_127", "ISO_IR 126": "iso_ir_126", "ISO_IR 138": "iso_ir_138",
+    "ISO_IR 148": "iso_ir_148", "ISO_IR 166": "iso_ir_166", "ISO_IR 192": "utf_8",
+    "ISO_IR 13": "shift_jis", "GB18030": "gb18030", "GBK": "gbk",
+}  # fmt: skip
 _PN_DELIMS = {0x5E, 0x3D}  # '^' and '='
 _TEXT_DELIMS = {0x5C}  # '\\'
 
 
 class TextCodec:
-    """Pure-ASCII values take a fast path; everything else goes through pydicom's codecs."""
-
-    __slots__ = ("_ascii_only", "encodings")
+    __slots__ = ("_pydicom", "_simple", "encodings")
 
     def __init__(self, specific_character_set: str) -> None:
         terms = (
@@ -19,20 +30,37 @@ class TextCodec:
             if specific_character_set
             else []
         )
-        self.encodings: list[str] = convert_encodings(terms or ["ISO_IR 6"])
-        self._ascii_only = self.encodings == ["iso8859"] or self.encodings == ["utf_8"]
+        self.encodings = terms or ["ISO_IR 6"]
+        self._simple = _SIMPLE.get(terms[0]) if len(terms) <= 1 and terms else "ascii"
+        self._pydicom: Any = None
+
+    def _charset(self) -> Any:
+        if self._pydicom is None:
+            from pydicom import charset
+
+            self._pydicom = (charset, charset.convert_encodings(self.encodings))
+        return self._pydicom
 
     def decode(self, value: bytes | memoryview, vr: str) -> str:
         raw = bytes(value)
         if raw.isascii():
             text = raw.decode("ascii")
+        elif self._simple is not None and self._simple != "ascii":
+            text = raw.decode(self._simple, errors="replace")
         else:
+            charset, encodings = self._charset()
             delims = _PN_DELIMS if vr == "PN" else _TEXT_DELIMS
-            text = decode_bytes(raw, self.encodings, delims)
+            text = charset.decode_bytes(raw, encodings, delims)
         return text.rstrip("\x00 ")
 
     def encode(self, text: str, vr: str) -> bytes:
-        raw = text.encode("ascii") if text.isascii() else encode_string(text, self.encodings)
+        if text.isascii():
+            raw = text.encode("ascii")
+        elif self._simple is not None and self._simple != "ascii":
+            raw = text.encode(self._simple, errors="replace")
+        else:
+            charset, encodings = self._charset()
+            raw = charset.encode_string(text, encodings)
         if len(raw) % 2:
             raw += b"\x00" if vr == "UI" else b" "
-        return raw
+        return bytes(raw)

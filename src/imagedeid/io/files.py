@@ -61,10 +61,21 @@ def file_signature(path: Path) -> tuple[str, int, int]:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
+_KNOWN_DIRS: set[Path] = set()  # folders this process has already made (saves syscalls)
+
+
+def _ensure_dir(path: Path) -> None:
+    if path not in _KNOWN_DIRS:
+        path.mkdir(parents=True, exist_ok=True)
+        if len(_KNOWN_DIRS) > 10_000:
+            _KNOWN_DIRS.clear()
+        _KNOWN_DIRS.add(path)
+
+
 def write_new_file(final: Path, data: bytes, staging: Path, fsync: bool = False) -> bool:
     """Atomically create ``final`` with ``data``. False if it already exists (not touched)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging.mkdir(parents=True, exist_ok=True)
+    _ensure_dir(final.parent)
+    _ensure_dir(staging)
     tmp = staging / f"{final.name}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as fh:

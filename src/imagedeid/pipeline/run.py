@@ -16,10 +16,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
-
-import pydicom
 
 from imagedeid.errors import InputError
 from imagedeid.io.crosswalk import Crosswalk
@@ -177,7 +176,7 @@ def run(
     report = {
         "tool": "imagedeid",
         "version": __version__,
-        "versions": {"python": platform.python_version(), "pydicom": pydicom.__version__},
+        "versions": {"python": platform.python_version(), "pydicom": _dist_version("pydicom")},
         "profile": req.profile.describe(),
         "key_fingerprint": req.key.fingerprint,
         "output": str(req.output.resolve()),

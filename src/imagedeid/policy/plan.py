@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag
-
 from imagedeid.model import Action, DateMode, Option
+from imagedeid.policy.dictionary import dictionary_vr, keyword_of
 from imagedeid.policy.profile import Profile
 from imagedeid.policy.table import TABLE_EDITION, SafePrivateEntry, safe_private_entries, table_rows
 
@@ -167,15 +166,4 @@ def compile_plan(profile: Profile) -> Plan:
     )
 
 
-@cache
-def dictionary_vr(tag: int) -> str:
-    """The VR pydicom's dictionary gives a public tag ('' if unknown)."""
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return ""
-
-
-@cache
-def keyword_of(tag: int) -> str:
-    return str(keyword_for_tag(tag) or "")
+__all__ = ["Plan", "Rule", "compile_plan", "dictionary_vr", "keyword_of"]

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from pydicom.datadict import keyword_dict, keyword_for_tag, tag_for_keyword
 
 from imagedeid.errors import PolicyError
 from imagedeid.model import Action, DateMode, Option
+from imagedeid.policy.dictionary import all_keywords, keyword_of, tag_for_keyword
 from imagedeid.policy.table import TABLE_EDITION
 
 PROFILE_SCHEMA_VERSION = 1
@@ -316,14 +316,14 @@ def _resolve_attribute(item: dict[str, Any], where: str) -> tuple[int, str]:
         tag = tag_for_keyword(keyword)
         if tag is None:
             raise PolicyError(
-                f"{where}: unknown DICOM keyword {keyword!r}{_suggest(keyword, keyword_dict)}"
+                f"{where}: unknown DICOM keyword {keyword!r}{_suggest(keyword, all_keywords())}"
             )
     elif "tag" in item:
         text = str(item["tag"]).strip("() ").replace(",", "")
         if not re.fullmatch(r"[0-9A-Fa-f]{8}", text):
             raise PolicyError(f"{where}: tag must look like (0010,0010)")
         tag = int(text, 16)
-        keyword = keyword_for_tag(tag) or ""
+        keyword = keyword_of(tag)
         if not keyword:
             raise PolicyError(f"{where}: tag {item['tag']} is not in the DICOM dictionary")
     else:

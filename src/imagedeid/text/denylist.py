@@ -127,37 +127,64 @@ def date_forms(value: str) -> set[str]:
     return forms
 
 
-def _digits_regex(digits: str) -> str:
+@lru_cache(maxsize=1024)
+def _digit_run_regex(digits: str) -> re.Pattern[str]:
     """A digit run that may be written with separators: 5551234567 ~ (555) 123-4567."""
-    return r"[\s().+-]{0,2}".join(re.escape(c) for c in digits)
+    body = r"[\s().+-]{0,2}".join(re.escape(c) for c in digits)
+    return re.compile(r"(?<!\d)" + body + r"(?!\d)")
 
 
-def _boundary(term: str, body: str) -> str:
-    before = r"(?<!\d)" if term[0].isdigit() else (r"(?<![^\W\d_])" if term[0].isalpha() else "")
-    after = r"(?!\d)" if term[-1].isdigit() else (r"(?![^\W\d_])" if term[-1].isalpha() else "")
-    return before + body + after
+def _bounded(text: str, start: int, end: int) -> bool:
+    """A term must not be cut out of a longer word (letters) or number (digits)."""
+    first, last = text[start], text[end - 1]
+    if start > 0:
+        before = text[start - 1]
+        if (first.isdigit() and before.isdigit()) or (first.isalpha() and before.isalpha()):
+            return False
+    if end < len(text):
+        after = text[end]
+        if (last.isdigit() and after.isdigit()) or (last.isalpha() and after.isalpha()):
+            return False
+    return True
 
 
-@lru_cache(maxsize=256)
-def _compile(terms: tuple[str, ...], digit_runs: tuple[str, ...]) -> re.Pattern[str] | None:
-    parts = [_boundary(t, re.escape(t)) for t in terms]
-    parts += [r"(?<!\d)" + _digits_regex(d) + r"(?!\d)" for d in digit_runs]
-    if not parts:
-        return None
-    return re.compile("|".join(parts), re.IGNORECASE)
+def _spans(
+    text: str, low_terms: tuple[str, ...], digit_runs: tuple[str, ...]
+) -> list[tuple[int, int]]:
+    low = text.lower()
+    spans = []
+    for term in low_terms:
+        idx = low.find(term)
+        while idx >= 0:
+            end = idx + len(term)
+            if _bounded(low, idx, end):
+                spans.append((idx, end))
+            idx = low.find(term, idx + 1)
+    if digit_runs and sum(c.isdigit() for c in text) >= 7:
+        for run in digit_runs:
+            spans.extend(m.span() for m in _digit_run_regex(run).finditer(text))
+    return spans
+
+
+def _cut(text: str, spans: list[tuple[int, int]]) -> str:
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        if end <= pos:
+            continue
+        out.append(text[pos : max(start, pos)])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 class DenyListCleaner:
     """A per-file text cleaner. Holds originals in memory only; never prints them."""
 
-    __slots__ = ("_digit_runs", "_lower_terms", "_regex", "_scan_terms")
+    __slots__ = ("_digit_runs", "_lower_terms", "_scan_terms")
 
     def __init__(self, terms: set[str], digit_runs: set[str], scan_terms: set[str]) -> None:
-        ordered = tuple(sorted(terms, key=lambda t: (-len(t), t)))
-        runs = tuple(sorted(digit_runs, key=lambda t: (-len(t), t)))
-        self._regex = _compile(ordered, runs)
-        self._lower_terms = tuple(t.lower() for t in ordered)
-        self._digit_runs = runs
+        self._lower_terms = tuple(sorted({t.lower() for t in terms}, key=lambda t: (-len(t), t)))
+        self._digit_runs = tuple(sorted(digit_runs, key=lambda t: (-len(t), t)))
         self._scan_terms = tuple(sorted(scan_terms))
 
     def __repr__(self) -> str:
@@ -167,16 +194,11 @@ class DenyListCleaner:
     def scan_terms(self) -> tuple[str, ...]:
         return self._scan_terms
 
-    def _might_match(self, text: str) -> bool:
-        low = text.lower()
-        if any(t in low for t in self._lower_terms):
-            return True
-        return bool(self._digit_runs) and sum(c.isdigit() for c in text) >= 7
-
     def scrub(self, text: str) -> str:
-        if self._regex is None or not self._might_match(text):
+        spans = _spans(text, self._lower_terms, self._digit_runs)
+        if not spans:
             return text
-        return _tidy(self._regex.sub("", text), text)
+        return _tidy(_cut(text, spans), text)
 
     def clean(self, text: str) -> str:
         return _tidy(_PATTERNS.sub("", self.scrub(text)), text)
