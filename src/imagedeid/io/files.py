@@ -74,6 +74,19 @@ def _ensure_dir(path: Path) -> None:
 
 def write_new_file(final: Path, data: bytes, staging: Path, fsync: bool = False) -> bool:
     """Atomically create ``final`` with ``data``. False if it already exists (not touched)."""
+    try:
+        try:
+            return _link_new(final, data, staging, fsync)
+        except FileNotFoundError:  # a folder vanished since this process made it
+            _KNOWN_DIRS.clear()
+            return _link_new(final, data, staging, fsync)
+    except OSError as exc:
+        raise OutputError(
+            f"{final}: cannot be written ({exc.strerror or type(exc).__name__})"
+        ) from None
+
+
+def _link_new(final: Path, data: bytes, staging: Path, fsync: bool) -> bool:
     _ensure_dir(final.parent)
     _ensure_dir(staging)
     tmp = staging / f"{final.name}.{os.getpid()}.tmp"
@@ -94,10 +107,6 @@ def write_new_file(final: Path, data: bytes, staging: Path, fsync: bool = False)
                 return False
             os.replace(tmp, final)
         return True
-    except OSError as exc:
-        raise OutputError(
-            f"{final}: cannot be written ({exc.strerror or type(exc).__name__})"
-        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
