@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -222,7 +223,8 @@ def _cmd_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     width = max((len(r.path) for r in records), default=10)
     for r in records:
         print(f"{r.path:<{width}}  {r.keyword or '(private)':<36} {r.action:<16} {r.rule}")
-    print(f"{len(records)} attributes changed or removed; all others are kept as they are")
+    tally = Counter(r.action for r in records)
+    print(f"{len(records)} attributes: " + ", ".join(f"{n} {a}" for a, n in tally.most_common()))
     return EXIT_OK
 
 

@@ -326,6 +326,8 @@ def _private(
         el.set_items([_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items)])
     elif entry.vr in FREE_TEXT_VRS or entry.vr == "PN":
         _scrub(el, entry.vr, ctx, path, "CTP-safe-private:K")
+    if el.raw is not None:
+        ctx.note(path, tag, "keep", "CTP-safe-private:K")
     out.append(el)
 
 
@@ -343,6 +345,7 @@ def _default(el: Elem, ctx: _Ctx, path: Path, top: bool) -> bool:
     """Attributes the table does not list: keep safe ones, fail closed on the rest."""
     tag = el.tag
     if el.items is not None:
+        ctx.note(path, tag, "keep-sequence", "imagedeid/not-in-table:keep+recurse")
         el.set_items([_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items)])
         return True
     kw = keyword_of(tag)
@@ -366,6 +369,8 @@ def _default(el: Elem, ctx: _Ctx, path: Path, top: bool) -> bool:
         _scrub(el, vr, ctx, path, "imagedeid/not-in-table")
     elif vr == "AS":
         _set_text(el, ctx, vr, cap_age(ctx.codec.decode(el.value, vr)))
+    if el.raw is not None:
+        ctx.note(path, tag, "keep", "imagedeid/not-in-table:keep")
     return True
 
 
@@ -393,6 +398,7 @@ def _apply(el: Elem, rule: Rule, ctx: _Ctx, path: Path, top: bool) -> bool:
         ctx.note(path, tag, "remove", rid)
         return False
     if action is Action.KEEP:
+        ctx.note(path, tag, "keep", rid)
         if vr == "AS":
             _set_text(el, ctx, vr, cap_age(ctx.codec.decode(el.value, vr)))
         elif top and tag in _OUTPUT_NAME_TAGS:
