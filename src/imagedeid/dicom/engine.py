@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from imagedeid.dicom.rawcodec import Elem
 from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.dicom.values import (
+    DUMMY_DATE,
     DUMMY_TEXT,
     binary_dummy,
     cap_age,
@@ -218,13 +219,16 @@ def _collect(elems: list[Elem], ctx: _Ctx, values: IdentifyingValues) -> None:
                 ):
                     values.uids.append(uid)
             continue
-        if rule is None or rule.action is Action.KEEP:
-            continue
-        if vr in ("DA", "DT"):
+        if vr in ("DA", "DT") and (rule is None or rule.action is not Action.KEEP):
             if tag == PATIENT_BIRTH_DATE:
                 values.birth_dates.append(ctx.codec.decode(el.value, vr))
             elif ctx.mode is not DateMode.KEEP:
-                values.dates.extend(ctx.codec.decode(el.value, vr).split("\\"))
+                values.dates.extend(
+                    d for d in ctx.codec.decode(el.value, vr).split("\\") if _date_reveals(d, ctx)
+                )
+            continue
+        if rule is None or rule.action is Action.KEEP:
+            continue
         elif rule.deny_source and el.value:
             text = ctx.codec.decode(el.value, vr)
             kw = rule.keyword
@@ -236,6 +240,15 @@ def _collect(elems: list[Elem], ctx: _Ctx, values: IdentifyingValues) -> None:
                 values.places.extend(text.split("\\"))
             else:
                 values.identifiers.extend(text.split("\\"))
+
+
+def _date_reveals(value: str, ctx: _Ctx) -> bool:
+    """Whether an original date would be news in the output (a Jan 1 date reduced to its
+    year, or a date equal to the dummy, is not)."""
+    d = value.strip()[:8]
+    if ctx.mode is DateMode.YEAR and d[4:8] == "0101":
+        return False
+    return d != DUMMY_DATE
 
 
 # --- pass 2: transform ------------------------------------------------------------------
@@ -326,6 +339,8 @@ def _private(
         el.set_items([_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items)])
     elif entry.vr in FREE_TEXT_VRS or entry.vr == "PN":
         _scrub(el, entry.vr, ctx, path, "CTP-safe-private:K")
+    elif entry.vr in ("DA", "DT"):
+        _clean(el, entry.vr, ctx, path, "CTP-safe-private:K+imagedeid/date-rule")
     if el.raw is not None:
         ctx.note(path, tag, "keep", "CTP-safe-private:K")
     out.append(el)
@@ -367,6 +382,8 @@ def _default(el: Elem, ctx: _Ctx, path: Path, top: bool) -> bool:
         return False
     elif vr in FREE_TEXT_VRS:
         _scrub(el, vr, ctx, path, "imagedeid/not-in-table")
+    elif vr in ("DA", "DT"):  # a date the table does not list gets the profile's date rule
+        return _clean(el, vr, ctx, path, "imagedeid/date-not-in-table")
     elif vr == "AS":
         _set_text(el, ctx, vr, cap_age(ctx.codec.decode(el.value, vr)))
     if el.raw is not None:
@@ -466,7 +483,14 @@ def _map_uids(
 def _pseudonym(el: Elem, ctx: _Ctx, path: Path, top: bool, vr: str, rid: str) -> None:
     tag = el.tag
     old = ctx.codec.decode(el.value, vr)
-    new = ctx.patient if tag in (PATIENT_ID, PATIENT_NAME) else ctx.pseud.identifier(old)
+    if tag in (PATIENT_ID, PATIENT_NAME) and top:
+        new = ctx.patient
+    elif tag == PATIENT_ID:  # another patient's ID inside a sequence: their own pseudonym
+        new = ctx.pseud.patient_id("id:" + old.strip())
+    elif tag == PATIENT_NAME:
+        new = ctx.pseud.person_name(old)
+    else:
+        new = ctx.pseud.identifier(old)
     _set_text(el, ctx, vr, ctx.made(new))
     ctx.note(path, tag, "pseudonym", rid + "+imagedeid/keyed-pseudonym")
     if top:
