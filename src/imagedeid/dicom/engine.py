@@ -53,6 +53,9 @@ SERIES_UID = 0x0020000E
 _OUTPUT_NAME_TAGS = {PATIENT_ID, STUDY_UID, SERIES_UID, SOP_INSTANCE_UID, SOP_CLASS_UID}
 _IDENTIFIER_TAGS = {ACCESSION_NUMBER, STUDY_ID}
 _DEID_TAGS = {0x00120062, 0x00120063, 0x00120064, 0x00280303}
+BINARY_VRS = frozenset(
+    {"US", "SS", "UL", "SL", "FL", "FD", "AT", "SV", "UV", "OB", "OW", "OF", "OD", "OL", "OV", "UN"}
+)
 _TEXT_DUMMY_AS_TOKEN = frozenset({"LO", "SH", "AE", "UC"})
 _TOKEN_KEYWORDS = re.compile(r"ID|Number|Serial|Station|Title|Identifier|UID")
 _PLACE_WORDS = (
@@ -500,24 +503,7 @@ def _pseudonym(el: Elem, ctx: _Ctx, path: Path, top: bool, vr: str, rid: str) ->
 
 
 def _dummy(el: Elem, ctx: _Ctx, vr: str) -> None:
-    if vr in (
-        "US",
-        "SS",
-        "UL",
-        "SL",
-        "FL",
-        "FD",
-        "AT",
-        "SV",
-        "UV",
-        "OB",
-        "OW",
-        "OF",
-        "OD",
-        "OL",
-        "OV",
-        "UN",
-    ):
+    if vr in BINARY_VRS:
         el.set_value(binary_dummy(vr))
         return
     old = ctx.codec.decode(el.value, vr)
@@ -535,6 +521,10 @@ def _dummy(el: Elem, ctx: _Ctx, vr: str) -> None:
 def _clean(el: Elem, vr: str, ctx: _Ctx, path: Path, rid: str) -> bool:
     tag = el.tag
     if not el.value:
+        return True
+    if vr in BINARY_VRS:  # bytes this engine cannot read cannot be cleaned: fail closed
+        el.set_value(b"")
+        ctx.note(path, tag, "zero", rid + "+imagedeid/binary-cannot-be-cleaned")
         return True
     old = ctx.codec.decode(el.value, vr)
     if vr in ("DA", "DT"):
@@ -556,8 +546,10 @@ def _clean(el: Elem, vr: str, ctx: _Ctx, path: Path, rid: str) -> bool:
     elif vr in FREE_TEXT_VRS:
         # Nothing left after cleaning: a dummy keeps required (Type 1) text valid.
         new, op = ctx.cleaner.clean(old) or ctx.made(DUMMY_TEXT), "clean-text"
+    elif vr in ("AE", "CS"):  # titles and codes: only the file's own identifying values go
+        new, op = ctx.cleaner.scrub(old) or ctx.made(DUMMY_TEXT), "scrub"
     else:
-        return True  # codes and numbers carry no free text
+        return True  # numbers carry no free text
     if new != old:
         _set_text(el, ctx, vr, new)
         ctx.note(path, tag, op, rid)

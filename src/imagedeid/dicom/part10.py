@@ -102,7 +102,13 @@ def deidentify_part10(
     ser = write_part10(meta, outcome.elems, part.syntax, part.deflated)
     leaks = (
         find_leaks(
-            ser, outcome.cleaner.scan_terms, outcome.codec, outcome.generated, meta, outcome.elems
+            ser,
+            outcome.cleaner.scan_terms,
+            outcome.codec,
+            outcome.generated,
+            meta,
+            outcome.elems,
+            coded_ok=lambda tag: plan.rule_for(tag) is None,  # enumerated terms, not PHI
         )
         if check_leaks
         else []

@@ -12,7 +12,7 @@ reported by tag path -- never by value.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from imagedeid.dicom.container import Serialized
 from imagedeid.dicom.rawcodec import PIXEL_DATA, Elem
@@ -63,6 +63,7 @@ def find_leaks(
     generated: set[str],
     meta: list[Elem],
     dataset: list[Elem],
+    coded_ok: Callable[[int], bool] = lambda tag: False,
 ) -> list[str]:
     """Return the tag paths where identifying values survive (empty list: clean)."""
     patterns: set[bytes] = set()
@@ -81,8 +82,8 @@ def find_leaks(
     gen_lower = sorted((g.lower() for g in generated), key=len, reverse=True)
     real: list[str] = []
     coded: list[str] = []
-    _locate(dataset, found, gen_lower, "", real, coded)
-    _locate(meta, found, gen_lower, "", real, coded)
+    _locate(dataset, found, gen_lower, "", real, coded, coded_ok)
+    _locate(meta, found, gen_lower, "", real, coded, coded_ok)
     if not real and not coded and _hits(_strip_generated(text, gen_lower), found):
         real.append("(serialized bytes outside element values)")
     return real
@@ -104,6 +105,7 @@ def _locate(
     prefix: str,
     real: list[str],
     coded: list[str],
+    coded_ok: Callable[[int], bool],
 ) -> None:
     """Tag paths of elements holding a hit. Hits in coded strings (CS) of attributes the
     table does not list -- enumerated terms such as ValueType TEXT -- are not leaks."""
@@ -111,7 +113,7 @@ def _locate(
         here = f"{prefix}{format_tag(el.tag)}"
         if el.items is not None:
             for i, item in enumerate(el.items):
-                _locate(item, found, gen_lower, f"{here}[{i}]>", real, coded)
+                _locate(item, found, gen_lower, f"{here}[{i}]>", real, coded, coded_ok)
             continue
         value = bytes(el.value).lower()
         wanted = found if el.tag != PIXEL_DATA else {p for p in found if len(p) >= PIXEL_MIN_TERM}
@@ -119,7 +121,7 @@ def _locate(
             continue
         if not _hits(_strip_generated(value, gen_lower), wanted):
             continue
-        if el.vr == "CS":
+        if el.vr == "CS" and coded_ok(el.tag):
             coded.append(here)
         else:
             real.append(here)
