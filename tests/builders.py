@@ -18,12 +18,22 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 ROOT = "1.2.826.0.1.3680043.8.498."  # pydicom's example root, fine for tests
 
 FIRST_NAMES = ["Alice", "Bernard", "Chiara", "Dmitri", "Esther", "Farouk", "Greta", "Hiroshi"]
-LAST_NAMES = ["Whitfield", "Okonkwo", "Lindqvist", "Marchetti", "Castellanos", "Przybylski",
-              "Abernathy", "Villanueva"]
+LAST_NAMES = [
+    "Whitfield",
+    "Okonkwo",
+    "Lindqvist",
+    "Marchetti",
+    "Castellanos",
+    "Przybylski",
+    "Abernathy",
+    "Villanueva",
+]
 
 
 def patient_name(patient: int) -> tuple[str, str]:
-    return LAST_NAMES[patient % len(LAST_NAMES)] + str(patient), FIRST_NAMES[patient % len(FIRST_NAMES)]
+    return LAST_NAMES[patient % len(LAST_NAMES)] + str(patient), FIRST_NAMES[
+        patient % len(FIRST_NAMES)
+    ]
 
 
 def uid(*parts: int) -> str:
@@ -41,17 +51,33 @@ def study_date(patient: int, study: int) -> str:
 def phi_strings(patient: int, study: int = 1) -> list[str]:
     last, first = patient_name(patient)
     return [
-        last, first, f"{last}^{first}", patient_id(patient), f"ACC{patient:03d}{study:03d}X9",
-        f"555-01{patient:02d}-{study:04d}", f"{patient} Elm Street Springfield",
-        "Saint Hildegard Hospital", f"Dr{patient}Referrer", f"SN-{patient:04d}-77Q",
-        f"19{40 + patient % 50:02d}0{1 + patient % 9}15", study_date(patient, study),
-        uid(patient, study), uid(patient, study, 1), uid(patient, study, 1, 1),
+        last,
+        first,
+        f"{last}^{first}",
+        patient_id(patient),
+        f"ACC{patient:03d}{study:03d}X9",
+        f"555-01{patient:02d}-{study:04d}",
+        f"{patient} Elm Street Springfield",
+        "Saint Hildegard Hospital",
+        f"Dr{patient}Referrer",
+        f"SN-{patient:04d}-77Q",
+        f"19{40 + patient % 50:02d}0{1 + patient % 9}15",
+        study_date(patient, study),
+        uid(patient, study),
+        uid(patient, study, 1),
+        uid(patient, study, 1, 1),
     ]
 
 
-def make_instance(patient: int = 1, study: int = 1, series: int = 1, instance: int = 1,
-                  modality: str = "CT", transfer_syntax: str = ExplicitVRLittleEndian,
-                  **overrides: Any) -> Dataset:
+def make_instance(
+    patient: int = 1,
+    study: int = 1,
+    series: int = 1,
+    instance: int = 1,
+    modality: str = "CT",
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    **overrides: Any,
+) -> Dataset:
     last, first = patient_name(patient)
     date = study_date(patient, study)
     ds = Dataset()

@@ -8,9 +8,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
-from imagedeid.policy.plan import Plan, compile_plan  # noqa: E402
-from imagedeid.policy.profile import builtin_profile  # noqa: E402
-from imagedeid.pseudonym import ProjectKey, Pseudonymizer  # noqa: E402
+from imagedeid.policy.plan import Plan, compile_plan
+from imagedeid.policy.profile import builtin_profile
+from imagedeid.pseudonym import ProjectKey, Pseudonymizer
 
 
 @pytest.fixture

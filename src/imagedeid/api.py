@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from imagedeid.dicom.part10 import deidentify_part10
-from imagedeid.errors import CrosswalkError
+from imagedeid.errors import CrosswalkError, InputError
 from imagedeid.io.crosswalk import Crosswalk
 from imagedeid.io.files import create_key_file, load_key_file, read_bytes, read_text, resolve_key
 from imagedeid.model import ActionRecord, FileResult
@@ -81,11 +81,15 @@ def deidentify(
     """
     out = Path(output)
     state = state_dir_for(out)
+    prof = load_profile(profile)  # a bad profile or input fails before any key is made
+    for p in inputs:
+        if not Path(p).exists():
+            raise InputError(f"{p}: no such file or folder")
     key, key_source, created = _key(key_file, environ, state / "project.key")
     req = RunRequest(
         inputs=tuple(Path(p) for p in inputs),
         output=out,
-        profile=load_profile(profile),
+        profile=prof,
         key=key,
         state_dir=state,
         report_path=Path(report) if report is not None else state / "report.json",
@@ -93,14 +97,10 @@ def deidentify(
         workers=workers,
         executor=executor,
         fsync=fsync,
+        key_source=key_source,
+        key_created=created,
     )
-    summary = run(req, progress=progress, on_total=on_total)
-    summary.report["key"] = {
-        "source": key_source,
-        "created": created,
-        "fingerprint": key.fingerprint,
-    }
-    return summary
+    return run(req, progress=progress, on_total=on_total)
 
 
 def plan_file(path: PathLike, profile: str | Profile = DEFAULT_PROFILE) -> list[ActionRecord]:

@@ -353,7 +353,7 @@ def _scrub(el: Elem, vr: str, ctx: _Ctx, path: Path, rule: str) -> None:
     if not el.value:
         return
     text = ctx.codec.decode(el.value, vr)
-    new = ctx.cleaner.scrub(text)
+    new = ctx.cleaner.scrub(text) or ctx.made(DUMMY_TEXT)  # never empty a value that had one
     if new != text:
         el.set_value(ctx.codec.encode(new, vr))
         ctx.note(path, el.tag, "scrub", rule + "+imagedeid/deny-list")
@@ -371,6 +371,9 @@ def _default(el: Elem, ctx: _Ctx, path: Path, top: bool) -> bool:
         ctx.note(path, tag, "remove", "imagedeid/fail-closed:attribute-not-in-dictionary")
         return False
     vr = el.vr if el.vr != "UN" else dictionary_vr(tag)
+    if vr == "SQ":
+        ctx.note(path, tag, "remove", "imagedeid/fail-closed:unreadable-sequence")
+        return False
     if vr == "UI":
         _map_uids(
             el,
@@ -412,6 +415,9 @@ def _apply(el: Elem, rule: Rule, ctx: _Ctx, path: Path, top: bool) -> bool:
     if el.items is not None:
         return _apply_sequence(el, rule, ctx, path)
     vr = el.vr if el.vr != "UN" else (dictionary_vr(tag) or "UN")
+    if vr == "SQ":  # a sequence whose items could not be read
+        ctx.note(path, tag, "remove", rule.rule_id + "+imagedeid/fail-closed:unreadable-sequence")
+        return False
     action = _resolve(rule.action, bool(el.value), vr)
     rid = rule.rule_id
     if action is Action.REMOVE:

@@ -155,8 +155,23 @@ def _parse(
             # An undefined-length UN is a sequence encoded implicit VR little endian.
             item_syntax = syntax if vr == "SQ" else IMPLICIT_LE
             items, pos = _parse_items(buf, pos, end, length, item_syntax, depth)
+            if item_syntax != syntax:
+                _forget_encoding(items)
             append(Elem(tag, "SQ", items=items, raw=buf[start:pos] if vr == "SQ" else None))
             continue
+        if vr == "UN" and not g & 1 and dictionary_vr(tag) == "SQ" and pos + length <= end:
+            # A sequence stored as UN with a defined length: its items are implicit VR LE.
+            un_items: list[list[Elem]] | None
+            try:
+                un_items, _ = _parse_items(buf, pos, pos + length, length, IMPLICIT_LE, depth)
+            except RawParseError:
+                un_items = None  # left opaque; the engine refuses to keep an unreadable one
+            if un_items is not None:
+                if syntax != IMPLICIT_LE:
+                    _forget_encoding(un_items)
+                pos += length
+                append(Elem(tag, "SQ", items=un_items))
+                continue
         if length == UNDEFINED:
             if vr not in ("OB", "OW"):
                 raise RawParseError(f"undefined length on non-sequence {tag:08X}")
@@ -171,6 +186,15 @@ def _parse(
     if stop_at_delim:
         raise RawParseError("item without delimiter")
     return elems, pos
+
+
+def _forget_encoding(items: list[list[Elem]]) -> None:
+    """Items read in another syntax than the stream's must be re-encoded, never copied."""
+    for item in items:
+        for el in item:
+            el.raw = None
+            if el.items is not None:
+                _forget_encoding(el.items)
 
 
 def _parse_items(

@@ -20,6 +20,14 @@ from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.model import format_tag
 
 PIXEL_MIN_TERM = 6
+# Attributes imagedeid writes itself (method, codes, flags, implementation name).
+OURS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303, 0x00020012, 0x00020013})
+
+
+def _flat(el: Elem) -> bytes:
+    if el.items is None:
+        return bytes(el.value).lower()
+    return b"".join(_flat(child) for item in el.items for child in item)
 
 
 def _forms(term: str, codec: TextCodec) -> set[bytes]:
@@ -111,6 +119,10 @@ def _locate(
     table does not list -- enumerated terms such as ValueType TEXT -- are not leaks."""
     for el in elems:
         here = f"{prefix}{format_tag(el.tag)}"
+        if el.tag in OURS and not prefix:
+            if any(p in _flat(el) for p in found):
+                coded.append(here)  # text imagedeid wrote itself, e.g. option names
+            continue
         if el.items is not None:
             for i, item in enumerate(el.items):
                 _locate(item, found, gen_lower, f"{here}[{i}]>", real, coded, coded_ok)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from itertools import islice
@@ -46,6 +47,18 @@ def _run_batch(batch: list[Task]) -> list[FileResult]:
     return [r for task in batch for r in run_task(task)]
 
 
+def _quiet_exit(_signum: int, _frame: object) -> None:
+    os._exit(130)
+
+
+def _init_pool_worker(settings: WorkerSettings) -> None:
+    # On Ctrl-C a worker leaves at once and without a traceback. That is safe: outputs
+    # appear only by an atomic link from the staging folder, which the next run clears,
+    # and the journal lets the rerun finish the job.
+    signal.signal(signal.SIGINT, _quiet_exit)
+    init_worker(settings)
+
+
 class ProcessExecutor:
     """A local process pool. Tasks go in small batches; at most a few batches per worker
     are in flight, so memory stays flat over millions of files."""
@@ -59,17 +72,22 @@ class ProcessExecutor:
     ) -> Iterator[list[FileResult]]:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         with ProcessPoolExecutor(
-            self.workers, mp_context=ctx, initializer=init_worker, initargs=(settings,)
+            self.workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(settings,)
         ) as pool:
             pending: set[Future[list[FileResult]]] = set()
             limit = self.workers * 4
-            for batch in _batches(tasks, self.batch_size):
-                pending.add(pool.submit(_run_batch, batch))
-                if len(pending) >= limit:
+            try:
+                for batch in _batches(tasks, self.batch_size):
+                    pending.add(pool.submit(_run_batch, batch))
+                    if len(pending) >= limit:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            yield fut.result()
+                while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
                         yield fut.result()
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
+            except BaseException:  # Ctrl-C or an abandoned run: drop what has not started
+                for fut in pending:
+                    fut.cancel()
+                raise

@@ -46,6 +46,8 @@ class RunRequest:
     workers: int | None = None
     executor: Executor | None = None
     fsync: bool = False
+    key_source: str = ""
+    key_created: bool = False
 
 
 @dataclass
@@ -81,9 +83,22 @@ def _journal_key(key: ProjectKey, path: Path) -> str:
     ]
 
 
+def _unreadable(path: Path, key: ProjectKey, exc: OSError) -> FileResult:
+    digest = hmac.new(key.purpose_key("journal"), str(path).encode("utf-8"), hashlib.sha256)
+    return FileResult(
+        str(path),
+        FileStatus.FAILED,
+        reason=f"cannot be read ({exc.strerror or type(exc).__name__})",
+        reason_code="unreadable",
+        journal_key=digest.hexdigest()[:32],
+    )
+
+
 def _check_paths(req: RunRequest) -> None:
     out = req.output.resolve()
     for inp in req.inputs:
+        if not inp.exists():
+            raise InputError(f"{inp}: no such file or folder")
         real = inp.resolve()
         if real == out or real.is_relative_to(out):
             raise InputError(f"{inp}: an input may not be the output folder or inside it")
@@ -124,7 +139,11 @@ def run(
     failure_paths: list[str] = []
     skipped: list[FileResult] = []
     for path in iter_inputs(list(req.inputs), exclude):
-        jkey = _journal_key(req.key, path)
+        try:
+            jkey = _journal_key(req.key, path)
+        except OSError as exc:  # a dangling link, a file gone since the walk: one bad input
+            skipped.append(_unreadable(path, req.key, exc))
+            continue
         done_out = journal.done.get(jkey)
         if done_out is not None and (req.output / done_out).is_file():
             skipped.append(
@@ -179,6 +198,11 @@ def run(
         "versions": {"python": platform.python_version(), "pydicom": _dist_version("pydicom")},
         "profile": req.profile.describe(),
         "key_fingerprint": req.key.fingerprint,
+        "key": {
+            "source": req.key_source,
+            "created": req.key_created,
+            "fingerprint": req.key.fingerprint,
+        },
         "output": str(req.output.resolve()),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(elapsed, 3),

@@ -228,7 +228,10 @@ def parse_profile(text: str, source: str) -> Profile:
             f"{source}: 'id' must be lowercase letters, digits, '.', '_' or '-' (1-41 chars)"
         )
     version = str(doc.get("version", "1"))
-    base = builtin_profile(str(doc["extends"])) if doc.get("extends") else None
+    try:
+        base = builtin_profile(str(doc["extends"])) if doc.get("extends") else None
+    except PolicyError as exc:
+        raise PolicyError(f"{source}: profile {pid!r}: extends: {exc}") from None
     options = set(base.options) if base else set()
     if "options" in doc:
         options = set(_options(doc["options"], source, "options"))

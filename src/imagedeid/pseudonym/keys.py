@@ -76,7 +76,10 @@ class ProjectKey:
             secret = base64.urlsafe_b64decode(line[len(KEY_PREFIX) :].encode("ascii"))
         except (ValueError, UnicodeEncodeError):
             raise KeyFileError(f"{source}: the key is not valid base64") from None
-        return cls(secret)
+        try:
+            return cls(secret)
+        except KeyFileError as exc:
+            raise KeyFileError(f"{source}: {exc}") from None
 
     def __reduce__(self) -> tuple[type[ProjectKey], tuple[bytes]]:
         return (ProjectKey, (self.secret,))
