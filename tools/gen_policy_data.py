@@ -70,6 +70,9 @@ PRIVATE_ROW_TAG = "(GGGG,EEEE) WHERE GGGG IS ODD"
 
 CTP_CODES = frozenset({"K", "KB", "R", "X", "Z", "F"})
 SAFE_CODES = frozenset({"K", "KB"})
+# Blocks CTP writes itself (project, trial, site names and IDs): site identity, not
+# vendor acquisition data, so never "safe" here.
+EXCLUDED_CREATORS = frozenset({"CTP"})
 
 _TAG_RE = re.compile(r"\(([0-9A-Fa-fXx]{4}),([0-9A-Fa-fXx]{4})\)")
 _NOTE_RE = re.compile(r"\s*\(\s*see\s+notes?\b[^)]*\)\s*$", re.IGNORECASE)
@@ -305,6 +308,12 @@ def build_safe_private(shared: Path, report: Report) -> dict[str, Any]:
         merged = merge_duplicates(key, by_key[key], report)
         if merged is None or merged.code not in SAFE_CODES:
             continue
+        if merged.creator in EXCLUDED_CREATORS:
+            report.add(
+                f"private: left out {merged.creator}/{merged.group}/{merged.element} "
+                "(written by CTP itself, names sites and trials)"
+            )
+            continue
         check_vr_against_pydicom(merged, report)
         entries.append(
             {
@@ -384,7 +393,9 @@ private attribute is safe) are carried over here.
 
 Only dispositions `K` (keep) and `KB` (keep the element, blank its value) are
 included; `R` (review), `X` (remove), `Z` and `F` entries are left out, so they
-fall back to the profile's action for private attributes.
+fall back to the profile's action for private attributes. The block CTP writes
+itself (creator `CTP`: project, trial and site names) is left out too: it names
+sites, which only Retain Institution Identity may keep.
 {len(safe_private["entries"])} entries from {len(creators)} private creators:
 `K` {disposition_counts.get("K", 0)}, `KB` {disposition_counts.get("KB", 0)}.
 
