@@ -59,6 +59,7 @@ SAFE_PRIVATE_VALUE = "250.000000"
 FINGERPRINT_BASE = -1000.0  # SliceLocation of file k is FINGERPRINT_BASE - SLICE_STEP * k
 SLICE_STEP = 1.25
 
+# fmt: off
 SURNAMES = (
     "Quillfeather", "Brightwater", "Vandermeulen", "Thistlewood", "Marchbanks", "Fairweather",
     "Oakenfold", "Ravenscroft", "Winterbourne", "Ashcombe", "Blackthorne", "Cresswell",
@@ -74,23 +75,34 @@ GIVEN_NAMES = (
     "Anselm", "Lucasta", "Tiberius", "Ottoline", "Casimir", "Imogen", "Leander", "Zenobia",
     "Evander", "Ozias", "Crispin", "Araminta", "Guinevere", "Peregrine", "Domitilla",
 )
+STAFF_SURNAMES = (  # disjoint from the patients' names, so leaks are attributed right
+    "Wetherspoon", "Ashdown-Pryce", "Blenkinsop", "Crabtree-Vane", "Dunsford", "Eversholt",
+    "Fennimore", "Grimsditch", "Hartopp", "Inchbald", "Jellicoe", "Kingscote", "Lethbridge",
+    "Mainwaring", "Nethercott", "Ormerod",
+)
+STAFF_GIVEN_NAMES = (
+    "Aldous", "Benedetta", "Cosimo", "Drusilla", "Eustace", "Fenella", "Gideon", "Hermione",
+    "Isidore", "Jocasta", "Kenelm", "Lavinia", "Mungo", "Nerissa", "Oriel", "Petronella",
+)
 STREET_WORDS = (
     "Juniperhill", "Copperbeech", "Larkspur", "Foxglove", "Wrenfield", "Hawthornden",
     "Mossgiel", "Bramblewood", "Kingfisher", "Thornbury", "Cloudberry", "Windlesham",
 )
 STREET_KINDS = ("Lane", "Road", "Court", "Terrace", "Way", "Crescent")
 CITIES = (  # (city, state, first three digits of the ZIP code)
-    ("Wrenbury Falls", "OR", "973"), ("Harrowgate", "VT", "056"), ("Pellston Ridge", "MI", "497"),
-    ("Quarry Hollow", "PA", "169"), ("Saltmarsh Bay", "ME", "046"), ("Elmstead Crossing", "KS", "675"),
+    ("Wrenbury Falls", "OR", "973"), ("Harrowgate", "VT", "056"),
+    ("Pellston Ridge", "MI", "497"), ("Quarry Hollow", "PA", "169"),
+    ("Saltmarsh Bay", "ME", "046"), ("Elmstead Crossing", "KS", "675"),
 )
 INSTITUTIONS = (  # (name, station-name code)
-    ("Harrowgate Memorial Hospital", "HMH"),
-    ("Wrenbury Falls Imaging Center", "WFI"),
-    ("Saltmarsh Bay Regional Medical Center", "SBR"),
-    ("Pellston Ridge Community Clinic", "PRC"),
+    ("St. Aldric Memorial Hospital", "SAM"),
+    ("Blackfen Imaging Center", "BIC"),
+    ("Northmoor Regional Medical Center", "NRM"),
+    ("Kestrel Valley Community Clinic", "KVC"),
 )
 ETHNIC_GROUPS = ("Hispanic", "Not Hispanic", "Declined", "Unknown")
 EMAIL_DOMAINS = ("example.org", "example.net", "example.com")
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -108,21 +120,36 @@ class StudyKind:
 
 
 STUDY_KINDS = (
-    StudyKind("CT", "CT HEAD W/O CONTRAST", "HEAD", (
-        SeriesKind("CT_small.dcm", "AXIAL 5MM"),
-        SeriesKind("693_J2KI.dcm", "CORONAL MPR 3MM"),
-        SeriesKind("SC_rgb_jpeg_dcmtk.dcm", "DOSE REPORT"),
-    )),
-    StudyKind("MR", "MR BRAIN W/WO CONTRAST", "BRAIN", (
-        SeriesKind("MR_small.dcm", "AX T1 SE"),
-        SeriesKind("MR_small_RLE.dcm", "AX T2 FLAIR"),
-        SeriesKind("MR_small_jp2klossless.dcm", "DWI B1000"),
-    )),
-    StudyKind("NM", "NM BONE SCAN WHOLE BODY", "WHOLEBODY", (
-        SeriesKind("JPEG2000.dcm", "ANT WHOLE BODY"),
-        SeriesKind("JPGExtended.dcm", "POST WHOLE BODY"),
-        SeriesKind("SC_rgb_rle.dcm", "SPOT VIEWS"),
-    )),
+    StudyKind(
+        "CT",
+        "CT HEAD W/O CONTRAST",
+        "HEAD",
+        (
+            SeriesKind("CT_small.dcm", "AXIAL 5MM"),
+            SeriesKind("693_J2KI.dcm", "CORONAL MPR 3MM"),
+            SeriesKind("SC_rgb_jpeg_dcmtk.dcm", "DOSE REPORT"),
+        ),
+    ),
+    StudyKind(
+        "MR",
+        "MR BRAIN W/WO CONTRAST",
+        "BRAIN",
+        (
+            SeriesKind("MR_small.dcm", "AX T1 SE"),
+            SeriesKind("MR_small_RLE.dcm", "AX T2 FLAIR"),
+            SeriesKind("MR_small_jp2klossless.dcm", "DWI B1000"),
+        ),
+    ),
+    StudyKind(
+        "NM",
+        "NM BONE SCAN WHOLE BODY",
+        "WHOLEBODY",
+        (
+            SeriesKind("JPEG2000.dcm", "ANT WHOLE BODY"),
+            SeriesKind("JPGExtended.dcm", "POST WHOLE BODY"),
+            SeriesKind("SC_rgb_rle.dcm", "SPOT VIEWS"),
+        ),
+    ),
 )
 DATE_TIME_PAIRS = (
     ("StudyDate", "StudyTime"),
@@ -187,6 +214,9 @@ class _Generator:
     def person(self) -> Person:
         return Person(self.rng.choice(SURNAMES), self.rng.choice(GIVEN_NAMES))
 
+    def staff(self) -> Person:
+        return Person(self.rng.choice(STAFF_SURNAMES), self.rng.choice(STAFF_GIVEN_NAMES))
+
     def serial(self) -> str:
         letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
         return "".join(self.rng.choice(letters) for _ in range(3)) + self.digits(6)
@@ -211,14 +241,16 @@ def _patient(gen: _Generator, index: int) -> dict[str, Any]:
         "person": person,
         "mother": mother,
         "mrn": gen.unique(lambda: "H" + gen.digits(8)),
-        "other_ids": [gen.unique(lambda: "E" + gen.digits(7)),
-                      gen.unique(lambda: "MC" + gen.digits(9))],
+        "other_ids": [
+            gen.unique(lambda: "E" + gen.digits(7)),
+            gen.unique(lambda: "MC" + gen.digits(9)),
+        ],
         "birth": birth,
         "sex": gen.rng.choice("FM"),
         "address": address,
         "phone": gen.unique(lambda: f"({area}) 555-01{gen.rng.randint(0, 99):02d}"),
         "email": f"{person.first.lower()}.{person.last.lower()}{gen.rng.randint(1, 99)}"
-                 f"@{gen.rng.choice(EMAIL_DOMAINS)}",
+        f"@{gen.rng.choice(EMAIL_DOMAINS)}",
         "ethnic_group": gen.rng.choice(ETHNIC_GROUPS),
     }
 
@@ -233,25 +265,28 @@ def _study_plans(gen: _Generator, params: CorpusParams) -> list[dict[str, Any]]:
             if gen.rng.random() < 0.5:
                 kind = gen.rng.choice(STUDY_KINDS)
         institution, code = gen.rng.choice(INSTITUTIONS)
-        start = dt.datetime.combine(day, dt.time(gen.rng.randint(7, 18), gen.rng.randint(0, 59),
-                                                 gen.rng.randint(0, 59)))
-        plans.append({
-            "number": number,
-            "kind": kind,
-            "start": start,
-            "accession": gen.unique(lambda: gen.digits(10)),
-            "study_id": gen.unique(lambda: gen.digits(8)),
-            "requested_procedure_id": gen.unique(lambda: "RP" + gen.digits(7)),
-            "sps_id": gen.unique(lambda: "SPS" + gen.digits(7)),
-            "referring": gen.person(),
-            "performing": gen.person(),
-            "reading": gen.person(),
-            "operator": gen.person(),
-            "institution": institution,
-            "institution_address": gen.address(),
-            "station": f"{code}-{kind.code}{gen.rng.randint(1, 9):02d}",
-            "serial": gen.unique(gen.serial),
-        })
+        start = dt.datetime.combine(
+            day, dt.time(gen.rng.randint(7, 18), gen.rng.randint(0, 59), gen.rng.randint(0, 59))
+        )
+        plans.append(
+            {
+                "number": number,
+                "kind": kind,
+                "start": start,
+                "accession": gen.unique(lambda: gen.digits(10)),
+                "study_id": gen.unique(lambda: gen.digits(8)),
+                "requested_procedure_id": gen.unique(lambda: "RP" + gen.digits(7)),
+                "sps_id": gen.unique(lambda: "SPS" + gen.digits(7)),
+                "referring": gen.staff(),
+                "performing": gen.staff(),
+                "reading": gen.staff(),
+                "operator": gen.staff(),
+                "institution": institution,
+                "institution_address": gen.address(),
+                "station": f"{code}-{kind.code}{gen.rng.randint(1, 9):02d}",
+                "serial": gen.unique(gen.serial),
+            }
+        )
     return plans
 
 
@@ -273,7 +308,7 @@ def _set_patient(ds: Dataset, p: dict[str, Any], study: dict[str, Any]) -> None:
     addr = p["address"]
     ds.PatientName = person.pn
     ds.PatientID = p["mrn"]
-    ds.IssuerOfPatientID = "HMH MRN"
+    ds.IssuerOfPatientID = "SAM MRN"
     ds.OtherPatientIDs = "\\".join(p["other_ids"])
     seq_items = []
     for other in p["other_ids"]:
@@ -295,13 +330,16 @@ def _set_patient(ds: Dataset, p: dict[str, Any], study: dict[str, Any]) -> None:
         f"{person.full}, DOB {p['birth'].strftime('%m/%d/%Y')}: "
         f"prior imaging at {study['institution']}"
     )
-    for keyword in ("PatientIdentityRemoved", "DeidentificationMethod",
-                    "DeidentificationMethodCodeSequence"):
+    for keyword in (
+        "PatientIdentityRemoved",
+        "DeidentificationMethod",
+        "DeidentificationMethodCodeSequence",
+    ):
         if keyword in ds:
             delattr(ds, keyword)
 
 
-def _set_study(ds: Dataset, p: dict[str, Any], study: dict[str, Any], other_study_uid: str) -> None:
+def _set_study(ds: Dataset, p: dict[str, Any], study: dict[str, Any]) -> None:
     person: Person = p["person"]
     kind: StudyKind = study["kind"]
     iaddr = study["institution_address"]
@@ -330,7 +368,7 @@ def _set_study(ds: Dataset, p: dict[str, Any], study: dict[str, Any], other_stud
     ds.RequestAttributesSequence = Sequence([request])
     referenced = Dataset()
     referenced.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # Detached Study Management
-    referenced.ReferencedSOPInstanceUID = other_study_uid
+    referenced.ReferencedSOPInstanceUID = study["other_uid"]
     ds.ReferencedStudySequence = Sequence([referenced])
 
 
@@ -348,48 +386,61 @@ def _set_private(ds: Dataset, p: dict[str, Any], study: dict[str, Any]) -> None:
     safe.add_new(SAFE_PRIVATE_ELEMENT, "DS", SAFE_PRIVATE_VALUE)
 
 
-def _set_instance(ds: Dataset, inst: dict[str, Any]) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Instance:
+    series_uid: str
+    series_number: int
+    series_description: str
+    frame_uid: str
+    sop_uid: str
+    number: int
+    fingerprint: float
+    referenced_sop_uid: str
+    study_start: dt.datetime
+    series_start: dt.datetime
+    acquired: dt.datetime
+
+
+def _set_instance(ds: Dataset, p: dict[str, Any], inst: _Instance) -> dict[str, str]:
     """Write series- and instance-level values; return the original dates and times."""
-    series_time: dt.datetime = inst["series_time"]
-    acquired: dt.datetime = inst["acquired"]
-    ds.SeriesInstanceUID = inst["series_uid"]
-    ds.SeriesNumber = inst["series_number"]
-    ds.SeriesDescription = f"{inst['series_description']} {inst['mrn']}"
-    ds.ProtocolName = inst["series_description"]
-    ds.FrameOfReferenceUID = inst["frame_uid"]
-    ds.SOPInstanceUID = inst["sop_uid"]
-    ds.file_meta.MediaStorageSOPInstanceUID = inst["sop_uid"]
-    ds.InstanceNumber = inst["number"]
-    ds.SliceLocation = inst["fingerprint"]
+    ds.SeriesInstanceUID = inst.series_uid
+    ds.SeriesNumber = inst.series_number
+    ds.SeriesDescription = f"{inst.series_description} {p['mrn']}"
+    ds.ProtocolName = inst.series_description
+    ds.FrameOfReferenceUID = inst.frame_uid
+    ds.SOPInstanceUID = inst.sop_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = inst.sop_uid
+    ds.InstanceNumber = inst.number
+    ds.SliceLocation = inst.fingerprint
     if "ImagePositionPatient" in ds:
         x, y, _ = ds.ImagePositionPatient
-        ds.ImagePositionPatient = [x, y, inst["fingerprint"]]
-    ds.ImageComments = f"Pt {inst['person'].full} called from {inst['phone']} re: prep"
+        ds.ImagePositionPatient = [x, y, inst.fingerprint]
+    ds.ImageComments = f"Pt {p['person'].full} called from {p['phone']} re: prep"
     image_ref = Dataset()
     image_ref.ReferencedSOPClassUID = ds.SOPClassUID
-    image_ref.ReferencedSOPInstanceUID = inst["referenced_sop_uid"]
+    image_ref.ReferencedSOPInstanceUID = inst.referenced_sop_uid
     ds.ReferencedImageSequence = Sequence([image_ref])
     stamps = {
-        "Study": inst["study_start"],
-        "Series": series_time,
-        "Acquisition": acquired,
-        "Content": acquired + dt.timedelta(seconds=1),
-        "InstanceCreation": acquired + dt.timedelta(seconds=30),
+        "Study": inst.study_start,
+        "Series": inst.series_start,
+        "Acquisition": inst.acquired,
+        "Content": inst.acquired + dt.timedelta(seconds=1),
+        "InstanceCreation": inst.acquired + dt.timedelta(seconds=30),
     }
     dates: dict[str, str] = {}
     for prefix, stamp in stamps.items():
-        setattr(ds, f"{prefix}Date", _da(stamp))
-        setattr(ds, f"{prefix}Time", _tm(stamp))
         dates[f"{prefix}Date"] = _da(stamp)
         dates[f"{prefix}Time"] = _tm(stamp)
     if "AcquisitionDateTime" in ds:
-        ds.AcquisitionDateTime = _da(acquired) + _tm(acquired)
-        dates["AcquisitionDateTime"] = ds.AcquisitionDateTime
+        dates["AcquisitionDateTime"] = _da(inst.acquired) + _tm(inst.acquired)
+    for keyword, value in dates.items():
+        setattr(ds, keyword, value)
     return dates
 
 
-def _identifiers(p: dict[str, Any], studies: list[dict[str, Any]],
-                 uids: list[str]) -> dict[str, list[str]]:
+def _identifiers(
+    p: dict[str, Any], studies: list[dict[str, Any]], uids: list[str]
+) -> dict[str, list[str]]:
     person: Person = p["person"]
     addr = p["address"]
     found: dict[str, list[str]] = {
@@ -429,100 +480,151 @@ def _template_bytes(name: str) -> bytes:
     return Path(str(path)).read_bytes()
 
 
-def build_corpus(out_dir: Path, params: CorpusParams) -> dict[str, Any]:
-    """Write the corpus under ``out_dir/dicom`` and ``out_dir/manifest.json``; return it."""
-    gen = _Generator(params.seed)
-    dicom_root = out_dir / "dicom"
-    if dicom_root.exists():
-        shutil.rmtree(dicom_root)
-    templates = {s.template: _template_bytes(s.template) for k in STUDY_KINDS for s in k.series}
-    patients_out = []
-    file_index = 0
-    for pi in range(params.patients):
-        p = _patient(gen, pi)
-        studies = _study_plans(gen, params)
-        for s in studies:
-            s["uid"] = gen.uid(p["key"], "study", s["number"])
-        folder = f"{p['person'].last.upper()}_{p['person'].first.upper()}_{p['mrn']}"
-        uids: list[str] = []
-        studies_out = []
-        for si, s in enumerate(studies):
-            other = studies[si - 1] if si > 0 else studies[min(1, len(studies) - 1)]
-            study_dir = f"dicom/{folder}/study{s['number']}_{_da(s['start'])}"
-            files_out = []
-            uids.append(s["uid"])
-            for ser_i, kind in enumerate(s["kind"].series):
-                series_uid = gen.uid(p["key"], s["number"], "series", ser_i)
-                frame_uid = gen.uid(p["key"], s["number"], "frame", ser_i)
-                sop_uids = [gen.uid(p["key"], s["number"], ser_i, "sop", n)
-                            for n in range(params.files_per_series)]
-                uids += [series_uid, frame_uid, *sop_uids]
-                series_time = s["start"] + dt.timedelta(minutes=4 * ser_i + 2)
-                for n, sop_uid in enumerate(sop_uids):
-                    ds = pydicom.dcmread(io.BytesIO(templates[kind.template]))
-                    ref = sop_uids[-1] if n == 0 else sop_uids[0]
-                    fingerprint = round(FINGERPRINT_BASE - SLICE_STEP * file_index, 2)
-                    file_index += 1
-                    _set_patient(ds, p, s)
-                    _set_study(ds, p, s, other["uid"])
-                    _set_private(ds, p, s)
-                    dates = _set_instance(ds, {
-                        "series_uid": series_uid, "series_number": ser_i + 1,
-                        "series_description": kind.description, "mrn": p["mrn"],
-                        "frame_uid": frame_uid, "sop_uid": sop_uid, "number": n + 1,
-                        "fingerprint": fingerprint, "person": p["person"], "phone": p["phone"],
-                        "referenced_sop_uid": ref, "study_start": s["start"],
-                        "series_time": series_time,
-                        "acquired": series_time + dt.timedelta(seconds=2 * n + 5),
-                    })
-                    rel = f"{study_dir}/series{ser_i + 1}/IM{n + 1:04d}.dcm"
-                    target = out_dir / rel
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    ds.save_as(target, enforce_file_format=True)
-                    files_out.append({
-                        "path": rel,
-                        "template": kind.template,
-                        "modality": str(ds.get("Modality", "")),
-                        "series_instance_uid": series_uid,
-                        "sop_instance_uid": sop_uid,
-                        "fingerprint": fingerprint,
-                        "pixel_sha256": _pixel_sha256(ds),
-                        "dates": dates,
-                        "clinical_words": {
-                            "StudyDescription": s["kind"].description.split(),
-                            "SeriesDescription": kind.description.split(),
-                        },
-                        "references": {"image": ref, "study": other["uid"]},
-                    })
-            studies_out.append({
+class _Writer:
+    """Writes instances from the templates, numbering files across the whole corpus."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.templates = {
+            s.template: _template_bytes(s.template) for k in STUDY_KINDS for s in k.series
+        }
+        self.count = 0
+
+    def next_fingerprint(self) -> float:
+        self.count += 1
+        return round(FINGERPRINT_BASE - SLICE_STEP * (self.count - 1), 2)
+
+    def write_series(
+        self,
+        gen: _Generator,
+        p: dict[str, Any],
+        study: dict[str, Any],
+        index: int,
+        files_per_series: int,
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Write one series; return its manifest file entries and the UIDs it introduced."""
+        kind: SeriesKind = study["kind"].series[index]
+        key = (p["key"], study["number"], index)
+        series_uid, frame_uid = gen.uid(*key, "series"), gen.uid(*key, "frame")
+        sop_uids = [gen.uid(*key, "sop", n) for n in range(files_per_series)]
+        series_start = study["start"] + dt.timedelta(minutes=4 * index + 2)
+        entries = []
+        for n, sop_uid in enumerate(sop_uids):
+            inst = _Instance(
+                series_uid=series_uid,
+                series_number=index + 1,
+                series_description=kind.description,
+                frame_uid=frame_uid,
+                sop_uid=sop_uid,
+                number=n + 1,
+                fingerprint=self.next_fingerprint(),
+                referenced_sop_uid=sop_uids[-1] if n == 0 else sop_uids[0],
+                study_start=study["start"],
+                series_start=series_start,
+                acquired=series_start + dt.timedelta(seconds=2 * n + 5),
+            )
+            ds = pydicom.dcmread(io.BytesIO(self.templates[kind.template]))
+            _set_patient(ds, p, study)
+            _set_study(ds, p, study)
+            _set_private(ds, p, study)
+            dates = _set_instance(ds, p, inst)
+            rel = f"{study['folder']}/series{index + 1}/IM{n + 1:04d}.dcm"
+            (self.out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            ds.save_as(self.out_dir / rel, enforce_file_format=True)
+            words = {
+                "StudyDescription": study["kind"].description.split(),
+                "SeriesDescription": kind.description.split(),
+            }
+            entries.append(
+                {
+                    "path": rel,
+                    "template": kind.template,
+                    "modality": str(ds.get("Modality", "")),
+                    "series_instance_uid": series_uid,
+                    "sop_instance_uid": sop_uid,
+                    "fingerprint": inst.fingerprint,
+                    "pixel_sha256": _pixel_sha256(ds),
+                    "dates": dates,
+                    "clinical_words": words,
+                    "references": {"image": inst.referenced_sop_uid, "study": study["other_uid"]},
+                }
+            )
+        return entries, [series_uid, frame_uid, *sop_uids]
+
+
+def _build_patient(
+    gen: _Generator, writer: _Writer, index: int, params: CorpusParams
+) -> dict[str, Any]:
+    p = _patient(gen, index)
+    person: Person = p["person"]
+    folder = f"dicom/{person.last.upper()}_{person.first.upper()}_{p['mrn']}"
+    studies = _study_plans(gen, params)
+    for s in studies:
+        s["uid"] = gen.uid(p["key"], "study", s["number"])
+        s["folder"] = f"{folder}/study{s['number']}_{_da(s['start'])}"
+    for i, s in enumerate(studies):  # each study refers to the patient's previous (or next) one
+        s["other_uid"] = studies[i - 1 if i else min(1, len(studies) - 1)]["uid"]
+    uids = [s["uid"] for s in studies]
+    studies_out = []
+    for s in studies:
+        files: list[dict[str, Any]] = []
+        for series_index in range(len(s["kind"].series)):
+            entries, new_uids = writer.write_series(
+                gen, p, s, series_index, params.files_per_series
+            )
+            files += entries
+            uids += new_uids
+        studies_out.append(
+            {
                 "key": f"{p['key']}-S{s['number']}",
                 "kind": s["kind"].code,
                 "study_instance_uid": s["uid"],
                 "study_date": _da(s["start"]),
                 "study_time": _tm(s["start"]),
                 "accession": s["accession"],
-                "files": files_out,
-            })
-        patients_out.append({
-            "key": p["key"],
-            "folder": f"dicom/{folder}",
-            "demographics": {
-                "name": p["person"].pn, "mrn": p["mrn"], "other_ids": p["other_ids"],
-                "birth_date": _da(p["birth"]), "sex": p["sex"], "address": p["address"],
-                "phone": p["phone"], "email": p["email"], "ethnic_group": p["ethnic_group"],
-                "mother_birth_name": p["mother"].pn,
-            },
-            "identifiers": _identifiers(p, studies, uids),
-            "studies": studies_out,
-        })
+                "files": files,
+            }
+        )
+    return {
+        "key": p["key"],
+        "folder": folder,
+        "demographics": {
+            "name": person.pn,
+            "mrn": p["mrn"],
+            "other_ids": p["other_ids"],
+            "birth_date": _da(p["birth"]),
+            "sex": p["sex"],
+            "address": p["address"],
+            "phone": p["phone"],
+            "email": p["email"],
+            "ethnic_group": p["ethnic_group"],
+            "mother_birth_name": p["mother"].pn,
+        },
+        "identifiers": _identifiers(p, studies, uids),
+        "studies": studies_out,
+    }
+
+
+def build_corpus(out_dir: Path, params: CorpusParams) -> dict[str, Any]:
+    """Write the corpus under ``out_dir/dicom`` and ``out_dir/manifest.json``; return it."""
+    if (out_dir / "dicom").exists():
+        shutil.rmtree(out_dir / "dicom")
+    gen = _Generator(params.seed)
+    writer = _Writer(out_dir)
+    patients = [_build_patient(gen, writer, i, params) for i in range(params.patients)]
     manifest = {
         "format": MANIFEST_FORMAT,
+        "generator": generator_digest(),
         "params": asdict(params),
-        "file_count": file_index,
+        "file_count": writer.count,
         "private_creator": PRIVATE_CREATOR,
-        "safe_private": {"creator": SAFE_PRIVATE_CREATOR, "group": 0x0019,
-                         "element": SAFE_PRIVATE_ELEMENT, "value": SAFE_PRIVATE_VALUE},
-        "patients": patients_out,
+        "safe_private": {
+            "creator": SAFE_PRIVATE_CREATOR,
+            "group": 0x0019,
+            "element": SAFE_PRIVATE_ELEMENT,
+            "value": SAFE_PRIVATE_VALUE,
+        },
+        "patients": patients,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
@@ -533,13 +635,19 @@ def load_manifest(out_dir: Path) -> dict[str, Any]:
     return data
 
 
+def generator_digest() -> str:
+    """Changes whenever this generator does, so that a stale corpus is rebuilt."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def manifest_matches(out_dir: Path, params: CorpusParams) -> bool:
     """True when ``out_dir`` holds a complete corpus built with ``params``."""
     try:
         manifest = load_manifest(out_dir)
     except (OSError, ValueError):
         return False
-    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("params") != asdict(params):
+    wanted = (MANIFEST_FORMAT, generator_digest(), asdict(params))
+    if (manifest.get("format"), manifest.get("generator"), manifest.get("params")) != wanted:
         return False
     return all((out_dir / f["path"]).is_file() for f in iter_files(manifest))
 
@@ -573,8 +681,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--patients, --studies and --files-per-series must be at least 1")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     manifest = build_corpus(args.out_dir, params)
-    print(f"wrote {manifest['file_count']} files for {params.patients} patients "
-          f"to {args.out_dir / 'dicom'} and {args.out_dir / 'manifest.json'}")
+    print(
+        f"wrote {manifest['file_count']} files for {params.patients} patients "
+        f"to {args.out_dir / 'dicom'} and {args.out_dir / 'manifest.json'}"
+    )
     return 0
 
 

@@ -21,7 +21,7 @@ requirements=(
 
 installed() {
     [[ -x "$venv/bin/python" ]] || return 1
-    "$venv/bin/python" - "${requirements[@]}" <<'EOF'
+    "$venv/bin/python" - "${requirements[@]}" 2>/dev/null <<'EOF'
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -52,5 +52,5 @@ fi
 "$venv/bin/python" -m pip install --quiet "${requirements[@]}"
 
 installed || { echo "setup_peers: pinned peers not installed as expected" >&2; exit 1; }
-"$venv/bin/python" -m pip list 2>/dev/null | grep -i -E '^(dicognito|deid|dicom-anonymizer|pydicom) '
+"$venv/bin/python" -m pip list 2>/dev/null | grep -i -E '^(dicognito|deid|dicom[-_]anonymizer|pydicom) '
 echo "setup_peers: done"
