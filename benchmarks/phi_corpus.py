@@ -49,7 +49,7 @@ import pydicom
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import generate_uid
+from pydicom.uid import UID, generate_uid
 
 MANIFEST_FORMAT = "imagedeid-phi-corpus/1"
 PRIVATE_CREATOR = "ACME_PHI_1"  # made up; no safe-private list knows it
@@ -409,7 +409,7 @@ def _set_instance(ds: Dataset, p: dict[str, Any], inst: _Instance) -> dict[str, 
     ds.ProtocolName = inst.series_description
     ds.FrameOfReferenceUID = inst.frame_uid
     ds.SOPInstanceUID = inst.sop_uid
-    ds.file_meta.MediaStorageSOPInstanceUID = inst.sop_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(inst.sop_uid)
     ds.InstanceNumber = inst.number
     ds.SliceLocation = inst.fingerprint
     if "ImagePositionPatient" in ds:
