@@ -3,7 +3,7 @@
 Every form of every identifying value (the deny-list terms, original UIDs, original
 dates unless kept) is searched for, case-insensitively, in the exact bytes that would
 be written -- preamble, file meta, nested sequences, private and binary values; for
-a deflated syntax, the inflated data set. Pixel data is searched for terms of six or
+a deflated syntax, the inflated data set. Pixel data is searched for terms of eight or
 more characters only (shorter byte strings occur in images by chance). A hit inside a
 value the pseudonymizer generated is a coincidence, not a leak; any other hit is
 reported by tag path -- never by value.
@@ -19,7 +19,7 @@ from imagedeid.dicom.rawcodec import PIXEL_DATA, Elem
 from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.model import format_tag
 
-PIXEL_MIN_TERM = 6
+PIXEL_MIN_TERM = 8
 # Attributes imagedeid writes itself (method, codes, flags, implementation name).
 OURS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303, 0x00020012, 0x00020013})
 

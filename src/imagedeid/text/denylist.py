@@ -148,12 +148,30 @@ def _bounded(text: str, start: int, end: int) -> bool:
     return True
 
 
-def _spans(
-    text: str, low_terms: tuple[str, ...], digit_runs: tuple[str, ...]
-) -> list[tuple[int, int]]:
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")  # words and numbers, split where letters meet digits
+
+TermIndex = dict[str, tuple[str, ...]]  # first token of a lowercase term -> terms
+
+
+def _index(terms: set[str]) -> TermIndex:
+    by_first: dict[str, list[str]] = {}
+    for term in {t.lower() for t in terms}:
+        tokens = _TOKEN.findall(term)
+        if tokens:  # a term of punctuation alone identifies nobody
+            by_first.setdefault(tokens[0], []).append(term)
+    return {k: tuple(sorted(v, key=len, reverse=True)) for k, v in by_first.items()}
+
+
+def _spans(text: str, index: TermIndex, digit_runs: tuple[str, ...]) -> list[tuple[int, int]]:
     low = text.lower()
     spans = []
-    for term in low_terms:
+    candidates = [t for tok in set(_TOKEN.findall(low)) if tok in index for t in index[tok]]
+    if len(low) != len(text):  # case folding changed lengths: match on the text itself
+        for term in candidates:
+            pattern = re.compile(re.escape(term), re.IGNORECASE)
+            spans += [m.span() for m in pattern.finditer(text) if _bounded(text, *m.span())]
+        candidates = []
+    for term in candidates:
         idx = low.find(term)
         while idx >= 0:
             end = idx + len(term)
@@ -180,22 +198,22 @@ def _cut(text: str, spans: list[tuple[int, int]]) -> str:
 class DenyListCleaner:
     """A per-file text cleaner. Holds originals in memory only; never prints them."""
 
-    __slots__ = ("_digit_runs", "_lower_terms", "_scan_terms")
+    __slots__ = ("_digit_runs", "_index", "_scan_terms")
 
-    def __init__(self, terms: set[str], digit_runs: set[str], scan_terms: set[str]) -> None:
-        self._lower_terms = tuple(sorted({t.lower() for t in terms}, key=lambda t: (-len(t), t)))
+    def __init__(self, index: TermIndex, digit_runs: frozenset[str], scan_terms: set[str]) -> None:
+        self._index = index
         self._digit_runs = tuple(sorted(digit_runs, key=lambda t: (-len(t), t)))
         self._scan_terms = tuple(sorted(scan_terms))
 
     def __repr__(self) -> str:
-        return f"DenyListCleaner({len(self._lower_terms)} terms)"
+        return f"DenyListCleaner({sum(map(len, self._index.values()))} terms)"
 
     @property
     def scan_terms(self) -> tuple[str, ...]:
         return self._scan_terms
 
     def scrub(self, text: str) -> str:
-        spans = _spans(text, self._lower_terms, self._digit_runs)
+        spans = _spans(text, self._index, self._digit_runs)
         if not spans:
             return text
         return _tidy(_cut(text, spans), text)
@@ -210,19 +228,27 @@ def _tidy(new: str, old: str) -> str:
     return _SPACES.sub(" ", new).strip(" ,;:-")
 
 
-def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:
+@lru_cache(maxsize=512)
+def _identity_terms(
+    names: tuple[str, ...],
+    identifiers: tuple[str, ...],
+    places: tuple[str, ...],
+    phones: tuple[str, ...],
+    birth_dates: tuple[str, ...],
+) -> tuple[TermIndex, frozenset[str], frozenset[str]]:
+    """Terms from who and where: the same for every file of a patient's study (cached)."""
     terms: set[str] = set()
     digit_runs: set[str] = set()
-    for name in values.names:
+    for name in names:
         terms |= _name_terms(name)
-    for ident in values.identifiers:
+    for ident in identifiers:
         ident = ident.strip()
         if len(ident) >= 3:
             terms.add(ident)
         digits = re.sub(r"\D", "", ident)
         if len(digits) >= 7 and digits != ident:
             digit_runs.add(digits)
-    for place in values.places:
+    for place in places:
         place = place.strip()
         if len(place) >= 3:
             terms.add(place)
@@ -230,22 +256,33 @@ def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:
             part = part.strip()
             if len(part) >= 4 and part != place:
                 terms.add(part)
-    for phone in values.phones:
+    for phone in phones:
         digits = re.sub(r"\D", "", phone)
         if len(digits) >= 7:
             digit_runs.add(digits)
         if len(phone.strip()) >= 7:
             terms.add(phone.strip())
-    for date in values.birth_dates:
+    for date in birth_dates:
         terms |= date_forms(date)
-    for date in values.dates:  # other dates: the DICOM form is what a header would carry
-        d = date.strip()[:8]
-        if len(d) == 8 and d.isdigit():
-            terms.add(d)
-    for uid in values.uids:
-        if len(uid) >= 8:
-            terms.add(uid)
     terms = {t for t in terms if len(t) >= 2}
-    scan = {t for t in terms if len(t) >= MIN_SCAN_TERM}
-    scan |= {d for d in digit_runs}
-    return DenyListCleaner(terms, digit_runs, scan)
+    scan = {t for t in terms if len(t) >= MIN_SCAN_TERM} | digit_runs
+    return _index(terms), frozenset(digit_runs), frozenset(scan)
+
+
+def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:
+    index, digit_runs, scan_base = _identity_terms(
+        tuple(values.names), tuple(values.identifiers), tuple(values.places),
+        tuple(values.phones), tuple(values.birth_dates),
+    )  # fmt: skip
+    scan = set(scan_base)
+    dates = {d.strip()[:8] for d in values.dates}  # the DICOM form is what a header carries
+    dates = {d for d in dates if len(d) == 8 and d.isdigit()}
+    if dates:
+        index = dict(index)
+        for d in dates:
+            index[d] = tuple(sorted({*index.get(d, ()), d}, key=len, reverse=True))
+        scan |= dates
+    # Original UIDs are searched for in the output bytes; in free text they are rare
+    # enough that the byte scan (which quarantines) is the right guard.
+    scan |= {u for u in values.uids if len(u) >= 8}
+    return DenyListCleaner(index, digit_runs, scan)
