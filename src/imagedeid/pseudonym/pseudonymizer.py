@@ -7,7 +7,6 @@ unrelated ones. HMAC-SHA256 everywhere -- never an unkeyed hash.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -18,6 +17,17 @@ from imagedeid.pseudonym.keys import ProjectKey
 _MIN_SHIFT_WEEKS = 52
 _SHIFT_WEEK_SPAN = 469
 TOKEN_LENGTH = 12
+
+
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def _base32(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        out.append(_B32[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
 
 
 def _hmac(key: bytes, namespace: bytes, value: str) -> bytes:
@@ -34,7 +44,7 @@ class Pseudonymizer:
         self._name_key = key.purpose_key("name")
         self._date_key = key.purpose_key("date-shift")
         self._uid_cache: dict[str, str] = {}
-        self.generated: set[str] = set()
+        self._token_cache: dict[tuple[str, str], str] = {}
 
     def __reduce__(self) -> tuple[type[Pseudonymizer], tuple[ProjectKey]]:
         return (Pseudonymizer, (self._key,))
@@ -55,14 +65,18 @@ class Pseudonymizer:
         if len(self._uid_cache) > 100_000:
             self._uid_cache.clear()
         self._uid_cache[original] = new
-        self.generated.add(new)
         return new
 
     def token(self, original: str, namespace: str = "id") -> str:
-        """An uppercase base32 token of TOKEN_LENGTH characters (fits SH's 16)."""
-        digest = _hmac(self._id_key, namespace.encode("ascii"), original)
-        out = base64.b32encode(digest).decode("ascii")[:TOKEN_LENGTH]
-        self.generated.add(out)
+        """An uppercase base32 token of TOKEN_LENGTH characters (60 bits; fits SH's 16)."""
+        cache_key = (namespace, original)
+        out = self._token_cache.get(cache_key)
+        if out is None:
+            digest = _hmac(self._id_key, namespace.encode("ascii"), original)
+            out = _base32(int.from_bytes(digest[:8], "big") >> 4, TOKEN_LENGTH)
+            if len(self._token_cache) > 100_000:
+                self._token_cache.clear()
+            self._token_cache[cache_key] = out
         return out
 
     def identifier(self, original: str) -> str:
@@ -75,9 +89,7 @@ class Pseudonymizer:
     def person_name(self, original: str) -> str:
         """Pseudonym for a person other than the patient, in PN form."""
         digest = _hmac(self._name_key, b"person", original.strip().upper())
-        out = "ANON^" + base64.b32encode(digest).decode("ascii")[:8]
-        self.generated.add(out)
-        return out
+        return "ANON^" + _base32(int.from_bytes(digest[:5], "big"), 8)
 
     def date_shift_days(self, patient_identity: str) -> int:
         """The patient's shift in days: negative, a whole number of weeks."""

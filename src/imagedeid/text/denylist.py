@@ -150,6 +150,7 @@ def _bounded(text: str, start: int, end: int) -> bool:
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")  # words and numbers, split where letters meet digits
 
+_SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
 TermIndex = dict[str, tuple[str, ...]]  # first token of a lowercase term -> terms
 
 
@@ -178,7 +179,7 @@ def _spans(text: str, index: TermIndex, digit_runs: tuple[str, ...]) -> list[tup
             if _bounded(low, idx, end):
                 spans.append((idx, end))
             idx = low.find(term, idx + 1)
-    if digit_runs and sum(c.isdigit() for c in text) >= 7:
+    if digit_runs and _SEVEN_DIGITS.search(text):
         for run in digit_runs:
             spans.extend(m.span() for m in _digit_run_regex(run).finditer(text))
     return spans
