@@ -203,9 +203,10 @@ def _default_maps_uid(tag: int, value: str, plan: Plan) -> bool:
 
 def _collect(elems: list[Elem], ctx: _Ctx, values: IdentifyingValues) -> None:
     plan = ctx.plan
+    plain = plan.plain_keep
     for el in elems:
         tag = el.tag
-        if tag >> 16 & 1:
+        if tag >> 16 & 1 or (tag in plain and el.items is None):
             continue
         if el.items is not None:
             for item in el.items:
@@ -259,11 +260,15 @@ def _date_reveals(value: str, ctx: _Ctx) -> bool:
 
 def _transform(elems: list[Elem], ctx: _Ctx, path: Path, top: bool = False) -> list[Elem]:
     plan = ctx.plan
+    plain = plan.plain_keep if ctx.records is None else frozenset()
     out: list[Elem] = []
     creators: dict[tuple[int, int], tuple[Elem, str]] = {}
     used_creators: set[tuple[int, int]] = set()
     for el in elems:
         tag = el.tag
+        if tag in plain and el.items is None:
+            out.append(el)
+            continue
         group = tag >> 16
         if group & 1:
             _private(el, ctx, path, creators, used_creators, out)

@@ -23,29 +23,31 @@ KEY_FILE_ENV = "IMAGEDEID_KEY_FILE"
 
 
 def iter_inputs(paths: list[Path], exclude: list[Path]) -> Iterator[Path]:
-    """Files under ``paths`` (folders walked recursively, sorted), minus ``exclude`` trees."""
-    excluded = [p.resolve() for p in exclude]
-    seen: set[Path] = set()
+    """Files under ``paths`` (folders walked recursively, sorted, symlinked folders not
+    followed), as absolute paths, minus the ``exclude`` trees; each file once."""
+    excluded = {str(p.resolve()) for p in exclude}
+    seen: set[str] = set()
     for root in paths:
-        if root.is_file():
-            candidates: Iterator[Path] = iter([root])
-        elif root.is_dir():
-            candidates = _walk(root)
+        real_root = root.resolve()
+        if real_root.is_file():
+            candidates: Iterator[str] = iter([str(real_root)])
+        elif real_root.is_dir():
+            candidates = _walk(str(real_root), excluded)
         else:
             raise InputError(f"{root}: no such file or folder")
         for path in candidates:
-            real = path.resolve()
-            if real in seen or any(real.is_relative_to(ex) for ex in excluded):
-                continue
-            seen.add(real)
-            yield path
+            if path not in seen:
+                seen.add(path)
+                yield Path(path)
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: str, excluded: set[str]) -> Iterator[str]:
+    if root in excluded:
+        return
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if os.path.join(dirpath, d) not in excluded)
         for name in sorted(filenames):
-            yield Path(dirpath) / name
+            yield os.path.join(dirpath, name)
 
 
 def read_bytes(path: Path) -> bytes:
@@ -57,8 +59,9 @@ def read_bytes(path: Path) -> bytes:
 
 
 def file_signature(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    """(absolute path, size, mtime): what tells a rerun that an input is unchanged."""
+    st = os.stat(path)
+    return (str(path), st.st_size, st.st_mtime_ns)
 
 
 _KNOWN_DIRS: set[Path] = set()  # folders this process has already made (saves syscalls)

@@ -130,7 +130,7 @@ def run(
         crosswalk is not None,
         req.fsync,
     )
-    exclude = [req.output, req.state_dir]
+    exclude = [req.output, req.state_dir]  # an OUTPUT inside an INPUT folder is not re-read
     todo: list[tuple[str, str]] = []
     counts: Counter[str] = Counter()
     reasons: Counter[str] = Counter()

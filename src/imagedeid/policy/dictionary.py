@@ -55,6 +55,11 @@ def keyword_of(tag: int) -> str:
     return entry[1] if entry else ""
 
 
+def dictionary_tags() -> list[tuple[int, str]]:
+    """(tag, VR) of every public tag with a fixed number."""
+    return [(tag, vr) for tag, (vr, _kw) in _data()["_by_tag"].items()]
+
+
 def tag_for_keyword(keyword: str) -> int | None:
     found: int | None = _data()["_by_keyword"].get(keyword)
     return found

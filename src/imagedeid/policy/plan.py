@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from imagedeid.model import Action, DateMode, Option
-from imagedeid.policy.dictionary import dictionary_vr, keyword_of
+from imagedeid.policy.dictionary import dictionary_tags, dictionary_vr, keyword_of
 from imagedeid.policy.profile import Profile
 from imagedeid.policy.table import TABLE_EDITION, SafePrivateEntry, safe_private_entries, table_rows
 
@@ -18,6 +18,10 @@ from imagedeid.policy.table import TABLE_EDITION, SafePrivateEntry, safe_private
 DENY_SOURCE_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "CS"})
 TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "AE", "CS"})
 FREE_TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
+PLAIN_VRS = frozenset(
+    {"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "CS", "TM", "AT", "SV", "UV",
+     "OB", "OW", "OF", "OD", "OL", "OV", "US or SS", "OB or OW", "US or OW", "US or SS or OW"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,9 @@ class Plan:
     overlay_rules: dict[int, Rule]  # element number within a 60xx group -> rule
     private_rule: Rule
     safe_private: dict[tuple[int, str, int], SafePrivateEntry] = field(repr=False)
+    # Public tags outside the table whose values cannot carry identity (numbers, codes,
+    # times, bulk data): kept as raw bytes without a second look.
+    plain_keep: frozenset[int] = field(default=frozenset(), repr=False)
 
     @property
     def retain_safe_private(self) -> bool:
@@ -163,6 +170,11 @@ def compile_plan(profile: Profile) -> Plan:
         overlay_rules=overlay_rules,
         private_rule=private,
         safe_private=safe_private_entries(),
+        plain_keep=frozenset(
+            tag
+            for tag, vr in dictionary_tags()
+            if vr in PLAIN_VRS and tag not in exact and (tag >> 16) & 0xFF00 not in (0x5000, 0x6000)
+        ),
     )
 
 
