@@ -266,8 +266,36 @@ def _identity_terms(
     for date in birth_dates:
         terms |= date_forms(date)
     terms = {t for t in terms if len(t) >= 2}
-    scan = {t for t in terms if len(t) >= MIN_SCAN_TERM} | digit_runs
+    scan = _minimal({t for t in terms if len(t) >= MIN_SCAN_TERM} | digit_runs)
     return _index(terms), frozenset(digit_runs), frozenset(scan)
+
+
+UNBOUNDED_SCAN = 8  # the byte scan checks word boundaries only for terms shorter than this
+
+
+def _implies(short: str, long: str) -> bool:
+    """Whether every place the byte scan reports ``long``, it also reports ``short``."""
+    low_s, low_l = short.lower(), long.lower()
+    idx = low_l.find(low_s)
+    while idx >= 0:
+        end = idx + len(low_s)
+        inner = idx > 0 and end < len(low_l)
+        if len(low_s) >= UNBOUNDED_SCAN or (
+            (inner or len(low_l) < UNBOUNDED_SCAN) and _bounded(low_l, idx, end)
+        ):
+            return True
+        idx = low_l.find(low_s, idx + 1)
+    return False
+
+
+def _minimal(scan: set[str]) -> set[str]:
+    """Drop scan terms that a shorter scan term already catches (fewer byte searches)."""
+    ordered = sorted(scan, key=len)
+    kept: list[str] = []
+    for term in ordered:
+        if not any(_implies(k, term) for k in kept):
+            kept.append(term)
+    return set(kept)
 
 
 def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:
