@@ -19,6 +19,7 @@ from imagedeid.dicom.rawcodec import (
     RawParseError,
     Syntax,
     encode,
+    forget_encoding,
     parse,
 )
 from imagedeid.dicom.textcodec import TextCodec
@@ -104,13 +105,12 @@ def read_part10(data: bytes) -> Part10:
             raise InputError("the deflated data set cannot be inflated") from None
         buf, pos = memoryview(inflated), 0
     syntax = syntax_for(ts)
-    if (
-        syntax.explicit
-        and ts == EXPLICIT_VR_LE
-        and not _looks_explicit(buf, pos)
-        and len(buf) > pos
-    ):
-        syntax = IMPLICIT_LE  # meta says explicit, data set is implicit: trust the bytes
+    if syntax is EXPLICIT_LE and len(buf) > pos and not _looks_explicit(buf, pos):
+        # The meta says explicit VR but the data set is implicit: read what the bytes
+        # are, then write every element anew in explicit VR, as the meta says.
+        dataset = _parse_or_fail(buf, pos, IMPLICIT_LE)
+        forget_encoding([dataset])
+        return Part10(buf, meta, dataset, ts, EXPLICIT_LE, deflated)
     return Part10(buf, meta, _parse_or_fail(buf, pos, syntax), ts, syntax, deflated)
 
 

@@ -27,7 +27,9 @@ from imagedeid.pseudonym import Pseudonymizer
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 # Parse failures that pydicom's tolerant reader may resolve without guessing at content.
-_NORMALISABLE = ("invalid VR", "out of ascending order", "unexpected item")
+# Only element order qualifies: pydicom's tolerant reader guesses at lengths and VRs in
+# other cases, and a guess can hide the rest of the file inside one value.
+_NORMALISABLE = ("out of ascending order",)
 
 
 @dataclass

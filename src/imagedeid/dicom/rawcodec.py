@@ -9,6 +9,7 @@ raises :class:`RawParseError`, and the caller may take pydicom's slow path.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
@@ -36,6 +37,40 @@ _IMPL_LE = struct.Struct("<HHL")
 _IMPL_BE = struct.Struct(">HHL")
 _LONG_LE = struct.Struct("<L")
 _LONG_BE = struct.Struct(">L")
+
+
+# Fixed-size binary VRs: a length that is not a multiple of the size is malformed.
+_BINARY_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8,
+                "UV": 8, "OW": 2, "OF": 4, "OD": 8, "OL": 4, "OV": 8}  # fmt: skip
+# Text VRs: the most bytes one value may hold (the standard's limit, with slack for
+# the vendors that overrun it); a value that swallowed the next elements is far longer.
+_TEXT_LIMIT = {"AE": 64, "AS": 16, "CS": 64, "DA": 32, "DS": 64, "DT": 64, "IS": 48,
+               "TM": 64, "UI": 128, "SH": 64, "LO": 256, "PN": 1024}  # fmt: skip
+_LONG_TEXT = frozenset({"LT", "ST", "UT", "UC", "UR"})
+_CHECKED_VRS = frozenset(_BINARY_SIZE) | frozenset(_TEXT_LIMIT) | _LONG_TEXT
+# Control characters no text value may hold (ESC starts ISO 2022 code extensions;
+# TAB, LF, FF and CR are allowed in long text only).
+_BAD_SHORT = re.compile(rb"[\x00-\x1a\x1c-\x1f]")
+_BAD_LONG = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+
+
+def _check_value(tag: int, vr: str, value: memoryview) -> None:
+    """Refuse values that cannot be what their VR says (often a length that swallowed
+    the following elements): such a file is not parsed the way its writer meant."""
+    size = _BINARY_SIZE.get(vr)
+    if size is not None:
+        if len(value) % size:
+            raise RawParseError(f"element {tag:08X}: length {len(value)} does not fit VR {vr}")
+        return
+    text = bytes(value).rstrip(b"\x00 ")
+    if vr in _LONG_TEXT:
+        bad = _BAD_LONG.search(text)
+    else:
+        bad = _BAD_SHORT.search(text)
+        if bad is None and max(map(len, text.split(b"\\"))) > _TEXT_LIMIT[vr]:
+            raise RawParseError(f"element {tag:08X}: a value is too long for VR {vr}")
+    if bad is not None:
+        raise RawParseError(f"element {tag:08X}: control bytes in a {vr} value")
 
 
 class RawParseError(Exception):
@@ -156,7 +191,7 @@ def _parse(
             item_syntax = syntax if vr == "SQ" else IMPLICIT_LE
             items, pos = _parse_items(buf, pos, end, length, item_syntax, depth)
             if item_syntax != syntax:
-                _forget_encoding(items)
+                forget_encoding(items)
             append(Elem(tag, "SQ", items=items, raw=buf[start:pos] if vr == "SQ" else None))
             continue
         if vr == "UN" and not g & 1 and dictionary_vr(tag) == "SQ" and pos + length <= end:
@@ -168,7 +203,7 @@ def _parse(
                 un_items = None  # left opaque; the engine refuses to keep an unreadable one
             if un_items is not None:
                 if syntax != IMPLICIT_LE:
-                    _forget_encoding(un_items)
+                    forget_encoding(un_items)
                 pos += length
                 append(Elem(tag, "SQ", items=un_items))
                 continue
@@ -177,10 +212,13 @@ def _parse(
                 raise RawParseError(f"undefined length on non-sequence {tag:08X}")
             vstart = pos
             pos = _skip_fragments(buf, pos, end, syntax)
+            vr = vr if explicit else "OB"  # encapsulated data is OB whatever the dictionary says
             append(Elem(tag, vr, buf[vstart:pos], raw=buf[start:pos], undefined=True))
             continue
         if pos + length > end:
             raise RawParseError(f"element {tag:08X} runs past the end of the data")
+        if not g & 1 and vr in _CHECKED_VRS and length:
+            _check_value(tag, vr, buf[pos : pos + length])
         append(Elem(tag, vr, buf[pos : pos + length], raw=buf[start : pos + length]))
         pos += length
     if stop_at_delim:
@@ -188,13 +226,13 @@ def _parse(
     return elems, pos
 
 
-def _forget_encoding(items: list[list[Elem]]) -> None:
+def forget_encoding(items: list[list[Elem]]) -> None:
     """Items read in another syntax than the stream's must be re-encoded, never copied."""
     for item in items:
         for el in item:
             el.raw = None
             if el.items is not None:
-                _forget_encoding(el.items)
+                forget_encoding(el.items)
 
 
 def _parse_items(
