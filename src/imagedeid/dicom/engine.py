@@ -53,6 +53,7 @@ SERIES_UID = 0x0020000E
 _OUTPUT_NAME_TAGS = {PATIENT_ID, STUDY_UID, SERIES_UID, SOP_INSTANCE_UID, SOP_CLASS_UID}
 _IDENTIFIER_TAGS = {ACCESSION_NUMBER, STUDY_ID}
 _DEID_TAGS = {0x00120062, 0x00120063, 0x00120064, 0x00280303}
+LONG_TEXT_VRS = frozenset({"LT", "ST", "UT", "UC"})
 BINARY_VRS = frozenset(
     {"US", "SS", "UL", "SL", "FL", "FD", "AT", "SV", "UV", "OB", "OW", "OF", "OD", "OL", "OV", "UN"}
 )
@@ -212,7 +213,7 @@ def _collect(elems: list[Elem], ctx: _Ctx, values: IdentifyingValues) -> None:
             for item in el.items:
                 _collect(item, ctx, values)
             continue
-        vr = el.vr if el.vr != "UN" else dictionary_vr(tag)
+        vr = dictionary_vr(tag) or el.vr  # what the attribute is, not what the file claims
         rule = plan.rule_for(tag)
         if vr == "UI":
             for uid in ctx.codec.decode(el.value, vr).split("\\"):
@@ -391,6 +392,8 @@ def _default(el: Elem, ctx: _Ctx, path: Path, top: bool) -> bool:
     elif vr == "PN":
         ctx.note(path, tag, "remove", "imagedeid/fail-closed:person-name-not-in-table")
         return False
+    elif vr in LONG_TEXT_VRS:  # narrative text (SR TEXT items, notes): patterns too
+        _clean(el, vr, ctx, path, "imagedeid/free-text-not-in-table")
     elif vr in FREE_TEXT_VRS:
         _scrub(el, vr, ctx, path, "imagedeid/not-in-table")
     elif vr in ("DA", "DT"):  # a date the table does not list gets the profile's date rule

@@ -3,7 +3,7 @@
 Every form of every identifying value (the deny-list terms, original UIDs, original
 dates unless kept) is searched for, case-insensitively, in the exact bytes that would
 be written -- preamble, file meta, nested sequences, private and binary values; for
-a deflated syntax, the inflated data set. Pixel data is searched for terms of eight or
+a deflated syntax, the inflated data set. Pixel data is searched for terms of six or
 more characters only (shorter byte strings occur in images by chance). A hit inside a
 value the pseudonymizer generated is a coincidence, not a leak; any other hit is
 reported by tag path -- never by value.
@@ -19,7 +19,19 @@ from imagedeid.dicom.rawcodec import PIXEL_DATA, Elem
 from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.model import format_tag
 
-PIXEL_MIN_TERM = 8
+PIXEL_MIN_TERM = 6
+
+
+def _coded_coincidence(value: bytes, patterns: set[bytes]) -> bool:
+    """A coded string (CS) outside the table holds defined terms such as PERFUSION or
+    TEXT. When a name happens to be such a word, the hit is a whole one-word value and
+    nothing else; anything more (two names, digits, a partial word) is a leak."""
+    for comp in value.split(b"\\"):
+        comp = comp.strip(b" \x00")
+        hits = [p for p in patterns if p in comp]
+        if hits and not (hits == [comp] and comp.isalpha()):
+            return False
+    return True
 # Attributes imagedeid writes itself (method, codes, flags, implementation name).
 OURS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303, 0x00020012, 0x00020013})
 
@@ -33,9 +45,11 @@ def _flat(el: Elem) -> bytes:
 def _forms(term: str, codec: TextCodec) -> set[bytes]:
     if term.isascii():
         return {term.encode("ascii").lower()}
-    forms = {term.encode("utf-8").lower()}
-    with contextlib.suppress(UnicodeError, LookupError, ValueError):
-        forms.add(codec.encode(term, "LO").rstrip(b" ").lower())
+    forms = set()
+    for variant in {term, term.lower(), term.upper(), term.title()}:  # bytes.lower is ASCII-only
+        forms.add(variant.encode("utf-8").lower())
+        with contextlib.suppress(UnicodeError, LookupError, ValueError):
+            forms.add(codec.encode(variant, "LO").rstrip(b" ").lower())
     return forms
 
 
@@ -133,7 +147,7 @@ def _locate(
             continue
         if not _hits(_strip_generated(value, gen_lower), wanted):
             continue
-        if el.vr == "CS" and coded_ok(el.tag):
+        if el.vr == "CS" and coded_ok(el.tag) and _coded_coincidence(value, wanted):
             coded.append(here)
         else:
             real.append(here)

@@ -10,6 +10,7 @@ dates, phone numbers, e-mail addresses, ID-like tokens and ``LAST^FIRST`` names.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 from imagedeid.model import IdentifyingValues
@@ -63,6 +64,8 @@ _PATTERNS = re.compile(
             r"(?i:(?<![a-z])(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"
             r"[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d(?!\d))",
             r"(?<![\w+])\(?\d{3}\)?[\s.-]\d{3}[.-]\d{4}(?!\d)",  # phone: (555) 123-4567
+            r"(?<![\w+])\d{3}[\s./-]\d{4}[\s./-]\d{4}(?!\d)",  # phone: 030 1234 5678
+            r"(?<![\w+])\d{3,4}\s?/\s?\d{3}[\s.-]?\d{2,4}(?:[\s.-]\d{2})?(?!\d)",  # 555/123-4567
             r"\+\d{1,3}[\s.-]?\(?\d{1,4}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\d)",  # +44 20 7946 0958
             r"(?<![\d-])\d{3}-\d{4}(?![\d-])",  # 555-1234
             r"(?i:(?<![a-z])(?:mrn|pid|id|acc|accession|ssn|nhs|no)\s*[:#.]?\s*[a-z]{0,3}\d[\w-]*)",
@@ -73,14 +76,36 @@ _PATTERNS = re.compile(
 _SPACES = re.compile(r"\s{2,}")
 
 
+_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe",
+                         "Ü": "Ue"})  # fmt: skip
+
+
+def spelling_variants(word: str) -> set[str]:
+    """The ways a name is commonly re-typed: without accents, with German ue/oe/ae,
+    without apostrophes, and each part of a hyphenated name."""
+    out = {word}
+    if not word.isascii():
+        folded = "".join(
+            c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)
+        )
+        out |= {folded, word.translate(_GERMAN)}
+    for w in list(out):
+        if "'" in w or "’" in w:
+            out.add(w.replace("'", "").replace("’", ""))
+        if "-" in w:
+            out.update(p for p in w.split("-") if p)
+    return {w for w in out if w}
+
+
 def _name_terms(raw: str) -> set[str]:
     terms: set[str] = set()
     for group in raw.split("="):
         comps = [c.strip() for c in group.split("^")]
         words = [w for c in comps for w in re.split(r"[\s,.]+", c) if w]
-        for w in words:
-            if len(w) >= 2 and w.upper() not in _NAME_STOPWORDS:
-                terms.add(w)
+        for word in words:
+            for w in spelling_variants(word):
+                if (len(w) >= 2 or _is_cjk(w[0])) and w.upper() not in _NAME_STOPWORDS:
+                    terms.add(w)
         named = [c for c in comps if c]
         if len(named) >= 2:
             last, first = named[0], named[1]
@@ -99,7 +124,7 @@ def _name_terms(raw: str) -> set[str]:
 def date_forms(value: str) -> set[str]:
     """Common written forms of a DA (or the date part of a DT) value."""
     v = value.strip()[:8]
-    if len(v) != 8 or not v.isdigit():
+    if len(v) != 8 or not (v.isascii() and v.isdigit()):
         return set()
     y, m, d = v[:4], v[4:6], v[6:8]
     forms = {
@@ -116,6 +141,9 @@ def date_forms(value: str) -> set[str]:
     mi = int(m)
     if 1 <= mi <= 12:
         month = _MONTHS[mi - 1]
+        mon = month[:3]
+        forms.update({f"{d}-{mon}-{y}", f"{int(d)}-{mon}-{y}", f"{mon} {int(d)} {y}",
+                      f"{d} {mon} {y}", f"{month} {int(d)} {y}"})  # fmt: skip
         forms.update(
             {
                 f"{month} {int(d)}, {y}",
@@ -130,25 +158,34 @@ def date_forms(value: str) -> set[str]:
 @lru_cache(maxsize=1024)
 def _digit_run_regex(digits: str) -> re.Pattern[str]:
     """A digit run that may be written with separators: 5551234567 ~ (555) 123-4567."""
-    body = r"[\s().+-]{0,2}".join(re.escape(c) for c in digits)
+    body = r"[\s().+/-]{0,3}".join(re.escape(c) for c in digits)
     return re.compile(r"(?<!\d)" + body + r"(?!\d)")
+
+
+def _joins(a: str, b: str) -> bool:
+    """Whether two adjacent characters belong to one word (CJK has no word spaces)."""
+    if a.isdigit() and b.isdigit():
+        return True
+    return a.isalpha() and b.isalpha() and not (_is_cjk(a) or _is_cjk(b))
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
     """A term must not be cut out of a longer word (letters) or number (digits)."""
-    first, last = text[start], text[end - 1]
-    if start > 0:
-        before = text[start - 1]
-        if (first.isdigit() and before.isdigit()) or (first.isalpha() and before.isalpha()):
-            return False
-    if end < len(text):
-        after = text[end]
-        if (last.isdigit() and after.isdigit()) or (last.isalpha() and after.isalpha()):
-            return False
-    return True
+    if start > 0 and _joins(text[start - 1], text[start]):
+        return False
+    return not (end < len(text) and _joins(text[end - 1], text[end]))
 
 
-_TOKEN = re.compile(r"[^\W\d_]+|\d+")  # words and numbers, split where letters meet digits
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+# Words and numbers, split where letters meet digits; each CJK character is a token
+# of its own, since those scripts do not put spaces between words.
+_TOKEN = re.compile(rf"[^\W\d_{_CJK}]+|\d+|[{_CJK}]")
+_CJK_RE = re.compile(f"[{_CJK}]")
+
+
+def _is_cjk(char: str) -> bool:
+    return bool(_CJK_RE.match(char))
+
 
 _SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
 TermIndex = dict[str, tuple[str, ...]]  # first token of a lowercase term -> terms
@@ -247,7 +284,7 @@ def _identity_terms(
         if len(ident) >= 3:
             terms.add(ident)
         digits = re.sub(r"\D", "", ident)
-        if len(digits) >= 7 and digits != ident:
+        if len(digits) >= 7:  # also written with spaces or dashes: 12 34 567
             digit_runs.add(digits)
     for place in places:
         place = place.strip()
@@ -266,7 +303,7 @@ def _identity_terms(
     for date in birth_dates:
         terms |= date_forms(date)
     terms = {t for t in terms if len(t) >= 2}
-    scan = _minimal({t for t in terms if len(t) >= MIN_SCAN_TERM} | digit_runs)
+    scan = _minimal({t for t in terms if len(t.encode("utf-8")) >= MIN_SCAN_TERM} | digit_runs)
     return _index(terms), frozenset(digit_runs), frozenset(scan)
 
 
