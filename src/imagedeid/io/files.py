@@ -42,9 +42,16 @@ def iter_inputs(paths: list[Path], exclude: list[Path]) -> Iterator[Path]:
 
 
 def _walk(root: str, excluded: set[str]) -> Iterator[str]:
+    """Symlinked folders are followed, each real folder visited once (no loops)."""
     if root in excluded:
         return
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    visited: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited or real in excluded:
+            dirnames[:] = []
+            continue
+        visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if os.path.join(dirpath, d) not in excluded)
         for name in sorted(filenames):
             yield os.path.join(dirpath, name)
@@ -59,8 +66,11 @@ def read_bytes(path: Path) -> bytes:
 
 
 def file_signature(path: Path) -> tuple[str, int, int]:
-    """(absolute path, size, mtime): what tells a rerun that an input is unchanged."""
+    """(absolute path, size, mtime): what tells a rerun that an input is unchanged.
+    Raises OSError for anything but a regular file (a FIFO would block the reader)."""
     st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
     return (str(path), st.st_size, st.st_mtime_ns)
 
 

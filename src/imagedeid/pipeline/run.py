@@ -76,11 +76,19 @@ def method_description(profile: Profile) -> tuple[str, ...]:
     )
 
 
-def _journal_key(key: ProjectKey, path: Path) -> str:
-    sig = "|".join(map(str, file_signature(path)))
+def _journal_key(key: ProjectKey, path: Path, profile: Profile) -> str:
+    """Keyed id of (input, size, mtime, profile): another profile redoes every input."""
+    sig = "|".join([*map(str, file_signature(path)), profile.content_hash])
     return hmac.new(key.purpose_key("journal"), sig.encode("utf-8"), hashlib.sha256).hexdigest()[
         :32
     ]
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _unreadable(path: Path, key: ProjectKey, exc: OSError) -> FileResult:
@@ -140,12 +148,12 @@ def run(
     skipped: list[FileResult] = []
     for path in iter_inputs(list(req.inputs), exclude):
         try:
-            jkey = _journal_key(req.key, path)
+            jkey = _journal_key(req.key, path, req.profile)
         except OSError as exc:  # a dangling link, a file gone since the walk: one bad input
             skipped.append(_unreadable(path, req.key, exc))
             continue
         done_out = journal.done.get(jkey)
-        if done_out is not None and (req.output / done_out).is_file():
+        if done_out is not None and _nonempty(req.output / done_out):
             skipped.append(
                 FileResult(str(path), FileStatus.SKIPPED_DONE, done_out, journal_key=jkey)
             )
