@@ -7,6 +7,7 @@ can read the exact bytes that will be written.
 
 from __future__ import annotations
 
+import struct
 import zlib
 from dataclasses import dataclass
 
@@ -84,11 +85,12 @@ def read_part10(data: bytes) -> Part10:
     if len(data) >= pos + 6 and data[pos : pos + 2] == b"\x02\x00":
         end = pos
         while end + 8 <= len(data) and data[end : end + 2] == b"\x02\x00":
-            el_len = _meta_element_length(buf, end)
-            end += el_len
+            end += _meta_element_length(buf, end)
+        if end > len(data):
+            raise InputError("the file meta information is truncated")
         try:
             meta = parse(buf, pos, end, EXPLICIT_LE)
-        except RawParseError as exc:
+        except (RawParseError, struct.error) as exc:
             raise InputError(f"the file meta information is malformed ({exc})") from None
         pos = end
     ts = ""
@@ -119,6 +121,8 @@ def _parse_or_fail(buf: memoryview, pos: int, syntax: Syntax) -> list[Elem]:
         return parse(buf, pos, len(buf), syntax)
     except RawParseError as exc:
         raise InputError(f"the data set is malformed ({exc})") from None
+    except struct.error:
+        raise InputError("the data set is malformed (an element header is cut short)") from None
 
 
 def _meta_element_length(buf: memoryview, pos: int) -> int:

@@ -19,6 +19,7 @@ from imagedeid.dicom.container import (
     write_part10,
 )
 from imagedeid.dicom.engine import deidentify_elements
+from imagedeid.dicom.rawcodec import RawParseError
 from imagedeid.dicom.scan import find_leaks
 from imagedeid.errors import InputError, LeakDetectedError
 from imagedeid.model import ActionRecord, CleanerFactory
@@ -77,6 +78,17 @@ def _normalise_with_pydicom(data: bytes, reason: str) -> bytes:
     return out.getvalue()
 
 
+_PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+def _check_complete(part: Part10) -> None:
+    """An image whose pixel data is missing was cut short (often at an element boundary,
+    which parses cleanly): refuse it rather than release a partial object."""
+    tags = {el.tag for el in part.dataset}
+    if 0x00280010 in tags and not any(t in tags for t in _PIXEL_TAGS):
+        raise InputError("an image (Rows present) without pixel data: the file looks cut short")
+
+
 def deidentify_part10(
     data: bytes,
     plan: Plan,
@@ -94,6 +106,7 @@ def deidentify_part10(
             "a DICOMDIR holds paths and names of the originals; it is not "
             "de-identified (rebuild it from the output)"
         )
+    _check_complete(part)
     outcome = deidentify_elements(
         part.dataset, plan, pseud, make_cleaner, method, records=records, crosswalk=crosswalk
     )
@@ -101,7 +114,10 @@ def deidentify_part10(
         raise InputError("no SOP Instance UID (0008,0018): not a composite instance")
     sop_class = outcome.sop_class_uid or part.meta_text(0x00020002)
     meta = build_meta(sop_class, outcome.sop_uid, part.transfer_syntax)
-    ser = write_part10(meta, outcome.elems, part.syntax, part.deflated)
+    try:
+        ser = write_part10(meta, outcome.elems, part.syntax, part.deflated)
+    except RawParseError as exc:  # a cleaned value no longer fits its VR's length field
+        raise InputError(f"the output cannot be encoded ({exc})") from None
     leaks = (
         find_leaks(
             ser,

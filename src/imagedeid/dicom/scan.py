@@ -32,6 +32,8 @@ def _coded_coincidence(value: bytes, patterns: set[bytes]) -> bool:
         if hits and not (hits == [comp] and comp.isalpha()):
             return False
     return True
+
+
 # Attributes imagedeid writes itself (method, codes, flags, implementation name).
 OURS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303, 0x00020012, 0x00020013})
 

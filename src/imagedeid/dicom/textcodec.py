@@ -43,7 +43,7 @@ class TextCodec:
 
     def decode(self, value: bytes | memoryview, vr: str) -> str:
         raw = bytes(value)
-        if raw.isascii():
+        if raw.isascii() and b"\x1b" not in raw:  # ISO 2022 text is 7-bit with escapes
             text = raw.decode("ascii")
         elif self._simple is not None and self._simple != "ascii":
             text = raw.decode(self._simple, errors="replace")

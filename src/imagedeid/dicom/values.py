@@ -53,7 +53,7 @@ def transform_date(value: str, mode: DateMode, shift_days: int) -> str | None:
     if mode is DateMode.KEEP:
         return v
     if mode is DateMode.YEAR:
-        return v[:4] + "0101" if len(v) >= 4 and v[:4].isdigit() else None
+        return v[:4] + "0101" if len(v) >= 4 and v[:4].isascii() and v[:4].isdigit() else None
     if mode is DateMode.SHIFT:
         return shift_date(v, shift_days)
     return DUMMY_DATE
@@ -64,7 +64,7 @@ def transform_datetime(value: str, mode: DateMode, shift_days: int) -> str | Non
     v = value.strip()
     if mode is DateMode.KEEP:
         return v
-    if len(v) < 4 or not v[:4].isdigit():
+    if len(v) < 4 or not (v[:4].isascii() and v[:4].isdigit()):
         return None
     if mode is DateMode.YEAR:
         return v[:4]
@@ -88,7 +88,7 @@ def transform_time(value: str, mode: DateMode) -> str:
 def cap_age(value: str) -> str:
     """Ages over 89 years become 090Y (HIPAA); anything unreadable is left as is."""
     v = value.strip()
-    if len(v) != 4 or not v[:3].isdigit():
+    if len(v) != 4 or not (v[:3].isascii() and v[:3].isdigit()):
         return v
     n, unit = int(v[:3]), v[3].upper()
     years = {"Y": n, "M": n / 12, "W": n / 52.18, "D": n / 365.25}.get(unit)

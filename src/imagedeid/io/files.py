@@ -62,7 +62,9 @@ def read_bytes(path: Path) -> bytes:
         with open(path, "rb") as fh:
             return fh.read()
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+        raise InputError(
+            f"the file cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None  # no path: paths can hold names
 
 
 def file_signature(path: Path) -> tuple[str, int, int]:

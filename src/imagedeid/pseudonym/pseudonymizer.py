@@ -100,7 +100,7 @@ class Pseudonymizer:
 
 def shift_date(value: str, days: int) -> str | None:
     """Shift a DA value ``YYYYMMDD`` by ``days``; None if it is not a valid date."""
-    if len(value) != 8 or not value.isdigit():
+    if len(value) != 8 or not (value.isascii() and value.isdigit()):
         return None
     try:
         day = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))

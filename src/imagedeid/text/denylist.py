@@ -116,6 +116,8 @@ def _name_terms(raw: str) -> set[str]:
                     f"{last}, {first}",
                     f"{last} {first}",
                     f"{last},{first}",
+                    f"{last}{first}",  # run together: JOHNSMITH, SmithJohn_2024
+                    f"{first}{last}",
                 }
             )
     return terms
