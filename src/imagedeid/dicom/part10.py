@@ -87,6 +87,11 @@ def _check_complete(part: Part10) -> None:
     tags = {el.tag for el in part.dataset}
     if 0x00280010 in tags and not any(t in tags for t in _PIXEL_TAGS):
         raise InputError("an image (Rows present) without pixel data: the file looks cut short")
+    if 0x0020000D not in tags or not (0x00100010 in tags or 0x00100020 in tags):
+        raise InputError(
+            "no Study Instance UID (0020,000D) or no Patient's Name (0010,0010) and Patient ID "
+            "(0010,0020), which every composite instance carries: the file looks cut short"
+        )
 
 
 def deidentify_part10(

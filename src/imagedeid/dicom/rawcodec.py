@@ -217,9 +217,15 @@ def _parse(
             continue
         if pos + length > end:
             raise RawParseError(f"element {tag:08X} runs past the end of the data")
-        if not g & 1 and vr in _CHECKED_VRS and length:
-            _check_value(tag, vr, buf[pos : pos + length])
-        append(Elem(tag, vr, buf[pos : pos + length], raw=buf[start : pos + length]))
+        raw: memoryview | None = buf[start : pos + length]
+        if not g & 1:
+            if explicit and vr != "UN":
+                expected = dictionary_vr(tag)
+                if expected and expected != vr and " or " not in expected:
+                    vr, raw = expected, None  # re-encoded under the VR the attribute has
+            if vr in _CHECKED_VRS and length:
+                _check_value(tag, vr, buf[pos : pos + length])
+        append(Elem(tag, vr, buf[pos : pos + length], raw=raw))
         pos += length
     if stop_at_delim:
         raise RawParseError("item without delimiter")
