@@ -28,7 +28,7 @@ def build() -> dict[str, object]:
         "generated_by": "tools/gen_dicom_dictionary.py",
         "tags": tags,
         "repeaters": repeaters,
-        "well_known_uids": sorted(UID_dictionary),
+        "well_known_uids": {uid: entry[0] for uid, entry in sorted(UID_dictionary.items())},
     }
 
 

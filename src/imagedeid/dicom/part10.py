@@ -23,6 +23,7 @@ from imagedeid.dicom.rawcodec import RawParseError
 from imagedeid.dicom.scan import find_leaks
 from imagedeid.errors import InputError, LeakDetectedError
 from imagedeid.model import ActionRecord, CleanerFactory
+from imagedeid.policy.dictionary import is_image_storage_class
 from imagedeid.policy.plan import Plan
 from imagedeid.pseudonym import Pseudonymizer
 
@@ -85,13 +86,11 @@ def _check_complete(part: Part10) -> None:
     """An image whose pixel data is missing was cut short (often at an element boundary,
     which parses cleanly): refuse it rather than release a partial object."""
     tags = {el.tag for el in part.dataset}
-    if 0x00280010 in tags and not any(t in tags for t in _PIXEL_TAGS):
-        raise InputError("an image (Rows present) without pixel data: the file looks cut short")
-    if 0x0020000D not in tags or not (0x00100010 in tags or 0x00100020 in tags):
-        raise InputError(
-            "no Study Instance UID (0020,000D) or no Patient's Name (0010,0010) and Patient ID "
-            "(0010,0020), which every composite instance carries: the file looks cut short"
-        )
+    if any(t in tags for t in _PIXEL_TAGS):
+        return
+    image_class = is_image_storage_class(part.meta_text(0x00020002))
+    if 0x00280010 in tags or image_class:
+        raise InputError("an image without pixel data: the file looks cut short")
 
 
 def deidentify_part10(

@@ -27,7 +27,7 @@ def _data() -> dict[str, Any]:
         )
         for mask, (vr, kw) in doc["repeaters"].items()
     ]
-    doc["_uids"] = frozenset(doc["well_known_uids"])
+    doc["_uids"] = doc["well_known_uids"]
     return doc
 
 
@@ -71,3 +71,9 @@ def all_keywords() -> list[str]:
 
 def is_well_known_uid(uid: str) -> bool:
     return uid in _data()["_uids"]
+
+
+def is_image_storage_class(uid: str) -> bool:
+    """Whether a SOP Class UID names an image storage class (whose instances carry pixels)."""
+    name: str = _data()["_uids"].get(uid, "")
+    return "Image Storage" in name and "Presentation" not in name
