@@ -42,6 +42,7 @@ unit: setup system-deps
 test: lint typecheck layers unit
 
 bench: setup
+	bash benchmarks/setup_peers.sh
 	$(PY) benchmarks/run_bench.py
 
 clean:

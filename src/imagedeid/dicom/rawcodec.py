@@ -13,6 +13,7 @@ import re
 import struct
 from dataclasses import dataclass
 
+from imagedeid.policy.dictionary import dictionary_vrs
 from imagedeid.policy.plan import dictionary_vr
 
 LONG_VRS = frozenset(
@@ -48,29 +49,30 @@ _TEXT_LIMIT = {"AE": 64, "AS": 16, "CS": 64, "DA": 32, "DS": 64, "DT": 64, "IS":
                "TM": 64, "UI": 128, "SH": 64, "LO": 256, "PN": 1024}  # fmt: skip
 _LONG_TEXT = frozenset({"LT", "ST", "UT", "UC", "UR"})
 _CHECKED_VRS = frozenset(_BINARY_SIZE) | frozenset(_TEXT_LIMIT) | _LONG_TEXT
-# Control characters no text value may hold (ESC starts ISO 2022 code extensions;
-# TAB, LF, FF and CR are allowed in long text only).
+# Control characters a short text value may not hold (ESC starts ISO 2022 code
+# extensions); checked in full on values longer than their VR allows.
 _BAD_SHORT = re.compile(rb"[\x00-\x1a\x1c-\x1f]")
-_BAD_LONG = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
 def _check_value(tag: int, vr: str, value: memoryview) -> None:
     """Refuse values that cannot be what their VR says (often a length that swallowed
-    the following elements): such a file is not parsed the way its writer meant."""
+    the following elements, whose headers always hold NUL bytes): such a file is not
+    parsed the way its writer meant."""
     size = _BINARY_SIZE.get(vr)
     if size is not None:
         if len(value) % size:
             raise RawParseError(f"element {tag:08X}: length {len(value)} does not fit VR {vr}")
         return
-    text = bytes(value).rstrip(b"\x00 ")
-    if vr in _LONG_TEXT:
-        bad = _BAD_LONG.search(text)
-    else:
-        bad = _BAD_SHORT.search(text)
-        if bad is None and max(map(len, text.split(b"\\"))) > _TEXT_LIMIT[vr]:
+    raw = bytes(value)
+    nul = raw.find(b"\x00")
+    if nul >= 0 and raw[nul:].strip(b"\x00 "):  # NUL padding at the end is allowed
+        raise RawParseError(f"element {tag:08X}: NUL bytes inside a {vr} value")
+    limit = _TEXT_LIMIT.get(vr)
+    if limit is not None and len(raw) > limit:
+        if max(map(len, raw.split(b"\\"))) > limit:
             raise RawParseError(f"element {tag:08X}: a value is too long for VR {vr}")
-    if bad is not None:
-        raise RawParseError(f"element {tag:08X}: control bytes in a {vr} value")
+        if _BAD_SHORT.search(raw.rstrip(b"\x00 ")):
+            raise RawParseError(f"element {tag:08X}: control bytes in a {vr} value")
 
 
 class RawParseError(Exception):
@@ -148,6 +150,7 @@ def _parse(
     unpack_implicit = (_IMPL_LE if little else _IMPL_BE).unpack_from
     unpack_long = (_LONG_LE if little else _LONG_BE).unpack_from
     explicit = syntax.explicit
+    known_vr = dictionary_vrs().get
     vr_names = _VR_NAMES
     long_vrs = LONG_VR_STR
     elems: list[Elem] = []
@@ -220,7 +223,7 @@ def _parse(
         raw: memoryview | None = buf[start : pos + length]
         if not g & 1:
             if explicit and vr != "UN":
-                expected = dictionary_vr(tag)
+                expected = known_vr(tag, "")
                 if expected and expected != vr and " or " not in expected:
                     vr, raw = expected, None  # re-encoded under the VR the attribute has
             if vr in _CHECKED_VRS and length:

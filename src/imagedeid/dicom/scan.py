@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from imagedeid.dicom.container import Serialized
 from imagedeid.dicom.rawcodec import PIXEL_DATA, Elem
@@ -44,15 +45,20 @@ def _flat(el: Elem) -> bytes:
     return b"".join(_flat(child) for item in el.items for child in item)
 
 
-def _forms(term: str, codec: TextCodec) -> set[bytes]:
+def _forms(term: str, codec: TextCodec) -> set[bytes] | frozenset[bytes]:
     if term.isascii():
-        return {term.encode("ascii").lower()}
+        return _ascii_form(term)
     forms = set()
     for variant in {term, term.lower(), term.upper(), term.title()}:  # bytes.lower is ASCII-only
         forms.add(variant.encode("utf-8").lower())
         with contextlib.suppress(UnicodeError, LookupError, ValueError):
             forms.add(codec.encode(variant, "LO").rstrip(b" ").lower())
     return forms
+
+
+@lru_cache(maxsize=8192)
+def _ascii_form(term: str) -> frozenset[bytes]:
+    return frozenset({term.encode("ascii").lower()})
 
 
 def _bounded(blob: bytes, start: int, term: bytes) -> bool:

@@ -55,6 +55,12 @@ def keyword_of(tag: int) -> str:
     return entry[1] if entry else ""
 
 
+@cache
+def dictionary_vrs() -> dict[int, str]:
+    """tag -> VR for every public tag with a fixed number (a plain dict, for hot loops)."""
+    return {tag: vr for tag, (vr, _kw) in _data()["_by_tag"].items()}
+
+
 def dictionary_tags() -> list[tuple[int, str]]:
     """(tag, VR) of every public tag with a fixed number."""
     return [(tag, vr) for tag, (vr, _kw) in _data()["_by_tag"].items()]

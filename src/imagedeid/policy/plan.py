@@ -65,6 +65,8 @@ class Plan:
         if rule is not None:
             return rule
         group = tag >> 16
+        if group & 0xFF00 not in (0x5000, 0x6000):
+            return None
         if group & 0xFF01 == 0x5000:
             return self.curve_rule
         if group & 0xFF01 == 0x6000:
