@@ -9,6 +9,7 @@ dates, phone numbers, e-mail addresses, ID-like tokens and ``LAST^FIRST`` names.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -157,13 +158,6 @@ def date_forms(value: str) -> set[str]:
     return forms
 
 
-@lru_cache(maxsize=1024)
-def _digit_run_regex(digits: str) -> re.Pattern[str]:
-    """A digit run that may be written with separators: 5551234567 ~ (555) 123-4567."""
-    body = r"[\s().+/-]{0,3}".join(re.escape(c) for c in digits)
-    return re.compile(r"(?<!\d)" + body + r"(?!\d)")
-
-
 def _joins(a: str, b: str) -> bool:
     """Whether two adjacent characters belong to one word (CJK has no word spaces)."""
     if a.isdigit() and b.isdigit():
@@ -219,8 +213,34 @@ def _spans(text: str, index: TermIndex, digit_runs: tuple[str, ...]) -> list[tup
                 spans.append((idx, end))
             idx = low.find(term, idx + 1)
     if digit_runs and _SEVEN_DIGITS.search(text):
-        for run in digit_runs:
-            spans.extend(m.span() for m in _digit_run_regex(run).finditer(text))
+        spans.extend(_digit_spans(text, digit_runs))
+    return spans
+
+
+_DIGIT_SEPARATORS = frozenset(" \t().+/-")
+
+
+def _digit_spans(text: str, runs: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Where a digit run appears with up to three separators between its digits:
+    5551234567 ~ (555) 123-4567, 1234567 ~ 12 34 567; not inside a longer number."""
+    where = [i for i, c in enumerate(text) if c.isdigit()]
+    digits = "".join(text[i] for i in where)
+    spans = []
+    for run in runs:
+        k = digits.find(run)
+        while k >= 0:
+            pos = where[k : k + len(run)]
+            gaps_ok = all(
+                b - a <= 4 and all(c in _DIGIT_SEPARATORS for c in text[a + 1 : b])
+                for a, b in itertools.pairwise(pos)
+            )
+            start, end = pos[0], pos[-1] + 1
+            alone = (start == 0 or not text[start - 1].isdigit()) and (
+                end == len(text) or not text[end].isdigit()
+            )
+            if gaps_ok and alone:
+                spans.append((start, end))
+            k = digits.find(run, k + 1)
     return spans
 
 
@@ -330,11 +350,12 @@ def _implies(short: str, long: str) -> bool:
 def _minimal(scan: set[str]) -> set[str]:
     """Drop scan terms that a shorter scan term already catches (fewer byte searches)."""
     ordered = sorted(scan, key=len)
-    kept: list[str] = []
-    for term in ordered:
-        if not any(_implies(k, term) for k in kept):
-            kept.append(term)
-    return set(kept)
+    lows = [t.lower() for t in ordered]
+    kept: list[int] = []
+    for i, low in enumerate(lows):
+        if not any(lows[k] in low and _implies(ordered[k], ordered[i]) for k in kept):
+            kept.append(i)
+    return {ordered[i] for i in kept}
 
 
 def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:
