@@ -11,6 +11,7 @@ from pathlib import Path
 
 from imagedeid.dicom.part10 import deidentify_part10
 from imagedeid.errors import (
+    ImageDeidError,
     InputError,
     LeakDetectedError,
     NotDicomError,
@@ -55,6 +56,23 @@ def _write(relpath: str, data: bytes, settings: WorkerSettings) -> tuple[str, st
     return alt, "SOP Instance UID shared with a different input; written under a content name"
 
 
+# What each refusal means for the batch: (status, reason code). Most specific first.
+_OUTCOME_ORDER: tuple[tuple[type[ImageDeidError], FileStatus, str], ...] = (
+    (NotDicomError, FileStatus.NOT_DICOM, "not-dicom"),
+    (LeakDetectedError, FileStatus.QUARANTINED, "leak-detected"),
+    (UnsafeOutputError, FileStatus.QUARANTINED, "unsafe-output"),
+    (InputError, FileStatus.FAILED, "bad-input"),
+    (OutputError, FileStatus.FAILED, "write-failed"),
+)
+
+
+def _outcome(exc: ImageDeidError) -> tuple[FileStatus, str]:
+    for cls, status, code in _OUTCOME_ORDER:
+        if isinstance(exc, cls):
+            return status, code
+    return FileStatus.FAILED, "refused"
+
+
 def process_file(
     path: Path, journal_key: str, settings: WorkerSettings, plan: Plan, pseud: Pseudonymizer
 ) -> FileResult:
@@ -76,46 +94,9 @@ def process_file(
             journal_key=journal_key,
             crosswalk=tuple(result.crosswalk),
         )
-    except NotDicomError as exc:
-        return FileResult(
-            name,
-            FileStatus.NOT_DICOM,
-            reason=str(exc),
-            reason_code="not-dicom",
-            journal_key=journal_key,
-        )
-    except LeakDetectedError as exc:
-        return FileResult(
-            name,
-            FileStatus.QUARANTINED,
-            reason=str(exc),
-            reason_code="leak-detected",
-            journal_key=journal_key,
-        )
-    except UnsafeOutputError as exc:
-        return FileResult(
-            name,
-            FileStatus.QUARANTINED,
-            reason=str(exc),
-            reason_code="unsafe-output",
-            journal_key=journal_key,
-        )
-    except InputError as exc:
-        return FileResult(
-            name,
-            FileStatus.FAILED,
-            reason=str(exc),
-            reason_code="bad-input",
-            journal_key=journal_key,
-        )
-    except OutputError as exc:
-        return FileResult(
-            name,
-            FileStatus.FAILED,
-            reason=str(exc),
-            reason_code="write-failed",
-            journal_key=journal_key,
-        )
+    except ImageDeidError as exc:
+        status, code = _outcome(exc)
+        return FileResult(name, status, reason=str(exc), reason_code=code, journal_key=journal_key)
     except Exception as exc:  # an engine bug must not stop the batch or leak a value
         return FileResult(
             name,
