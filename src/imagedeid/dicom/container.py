@@ -154,6 +154,7 @@ class Serialized:
     file_chunks: list[bytes | memoryview]
     plain_chunks: list[bytes | memoryview]
     pixel_chunk_ids: frozenset[int]
+    pixel_encapsulated: bool = False
 
     def to_bytes(self) -> bytes:
         return b"".join(self.file_chunks)
@@ -175,6 +176,7 @@ def write_part10(
     if has_pixels:
         encode(dataset[split : split + 1], syntax, body)
     pixel_ids = set(range(start, len(body)))
+    encapsulated = has_pixels and dataset[split].undefined
     encode(dataset[split + 1 if has_pixels else split :], syntax, body)
     plain = [head, *body]
     if deflated:
@@ -182,5 +184,5 @@ def write_part10(
         packed = comp.compress(b"".join(body)) + comp.flush()
         if len(packed) % 2:
             packed += b"\x00"
-        return Serialized([head, packed], plain, frozenset(i + 1 for i in pixel_ids))
-    return Serialized(plain, plain, frozenset(i + 1 for i in pixel_ids))
+        return Serialized([head, packed], plain, frozenset(i + 1 for i in pixel_ids), encapsulated)
+    return Serialized(plain, plain, frozenset(i + 1 for i in pixel_ids), encapsulated)

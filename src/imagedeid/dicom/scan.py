@@ -3,10 +3,13 @@
 Every form of every identifying value (the deny-list terms, original UIDs, original
 dates unless kept) is searched for, case-insensitively, in the exact bytes that would
 be written -- preamble, file meta, nested sequences, private and binary values; for
-a deflated syntax, the inflated data set. Pixel data is searched for terms of six or
-more characters only (shorter byte strings occur in images by chance). A hit inside a
-value the pseudonymizer generated is a coincidence, not a leak; any other hit is
-reported by tag path -- never by value.
+a deflated syntax, the inflated data set. Encapsulated (compressed) pixel data is
+searched for terms of six or more characters (shorter byte strings occur in codec
+streams by chance), since JPEG COM and APPn segments carry text. Native pixel data
+is copied byte for byte and holds sample values, never text; it is left to the
+burned-in text engine and not searched here. A hit inside a value the pseudonymizer
+generated is a coincidence, not a leak; any other hit is reported by tag path --
+never by value.
 """
 
 from __future__ import annotations
@@ -104,9 +107,10 @@ def find_leaks(
     chunks = ser.plain_chunks
     text = b"".join(c for i, c in enumerate(chunks) if i not in ser.pixel_chunk_ids).lower()
     found = _hits(text, patterns)
-    long_patterns = [p for p in patterns if len(p) >= PIXEL_MIN_TERM]
-    for i in ser.pixel_chunk_ids:
-        found |= _hits(bytes(chunks[i]).lower(), long_patterns)
+    if ser.pixel_encapsulated:  # codec streams carry text segments (JPEG COM, APPn)
+        long_patterns = [p for p in patterns if len(p) >= PIXEL_MIN_TERM]
+        for i in ser.pixel_chunk_ids:
+            found |= _hits(bytes(chunks[i]).lower(), long_patterns)
     if not found:
         return []
     gen_lower = sorted((g.lower() for g in generated), key=len, reverse=True)

@@ -74,6 +74,7 @@ _PATTERNS = re.compile(
         ]
     )
 )
+_PATTERN_HINT = re.compile(r"[\d@^]")
 _SPACES = re.compile(r"\s{2,}")
 
 
@@ -279,7 +280,10 @@ class DenyListCleaner:
         return _tidy(_cut(text, spans), text)
 
     def clean(self, text: str) -> str:
-        return _tidy(_PATTERNS.sub("", self.scrub(text)), text)
+        scrubbed = self.scrub(text)
+        if not _PATTERN_HINT.search(scrubbed):  # every pattern needs a digit, '@' or '^'
+            return scrubbed
+        return _tidy(_PATTERNS.sub("", scrubbed), text)
 
 
 def _tidy(new: str, old: str) -> str:
