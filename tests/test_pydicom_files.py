@@ -92,7 +92,7 @@ def test_one_run_over_every_shipped_file_accounts_for_each(run: Run) -> None:
     assert sum(run.summary.counts.values()) == len(files)
     assert run.summary.exit_code == (
         0
-        if all(r.status in (FileStatus.OK, FileStatus.DUPLICATE) for r in run.results.values())
+        if all(r.status is FileStatus.OK for r in run.results.values())
         else 1
     )
 
@@ -156,7 +156,7 @@ def test_no_input_uid_survives_in_released_files(run: Run) -> None:
 def test_refused_files_have_a_value_free_reason(run: Run) -> None:
     problems = []
     for path, res in run.results.items():
-        if res.status in (FileStatus.OK, FileStatus.DUPLICATE):
+        if res.status is FileStatus.OK:
             continue
         if not res.reason.strip() or not res.reason_code:
             problems.append(f"{path.name}: no reason")
@@ -174,7 +174,7 @@ def test_refused_files_have_a_value_free_reason(run: Run) -> None:
 def test_report_names_no_input_path(run: Run) -> None:
     report = json.loads(run.report_text)
     assert len(report["failures"]) == sum(
-        1 for r in run.results.values() if r.status not in (FileStatus.OK, FileStatus.DUPLICATE)
+        1 for r in run.results.values() if r.status is not FileStatus.OK
     )
     for path in run.results:
         assert str(path) not in run.report_text

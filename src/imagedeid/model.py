@@ -133,7 +133,6 @@ class ActionRecord:
 class FileStatus(enum.Enum):
     OK = "ok"
     SKIPPED_DONE = "already-done"
-    DUPLICATE = "duplicate"
     NOT_DICOM = "not-dicom"
     FAILED = "failed"
     QUARANTINED = "quarantined"

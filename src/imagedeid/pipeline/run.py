@@ -31,7 +31,7 @@ from imagedeid.policy.profile import Profile
 from imagedeid.pseudonym import ProjectKey
 from imagedeid.version import __version__
 
-SUCCESS = frozenset({FileStatus.OK, FileStatus.SKIPPED_DONE, FileStatus.DUPLICATE})
+SUCCESS = frozenset({FileStatus.OK, FileStatus.SKIPPED_DONE})
 
 
 @dataclass(frozen=True)

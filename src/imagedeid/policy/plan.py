@@ -138,7 +138,7 @@ def _is_deny_source(
 @cache
 def compile_plan(profile: Profile) -> Plan:
     exact: dict[int, Rule] = {}
-    curve = overlay = private = None
+    curve = private = None
     overlay_rules: dict[int, Rule] = {}
     for row in table_rows():
         applicable = [(o, a) for o, a in row.options if o in profile.options]
@@ -156,7 +156,6 @@ def compile_plan(profile: Profile) -> Plan:
         else:
             exact[int(row.tag, 16)] = rule
     assert curve is not None and private is not None, "generated table lacks wildcard rows"
-    del overlay
     for ov in profile.overrides:
         base = exact.get(ov.tag)
         deny = base.deny_source if base else False
