@@ -7,6 +7,7 @@ can read the exact bytes that will be written.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 IMPLEMENTATION_CLASS_UID = "2.25.180260805050071789694304898490658793274"
 IMPLEMENTATION_VERSION = "IMAGEDEID_010"
 _ASCII = TextCodec("")
+_UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
 @dataclass
@@ -99,6 +101,8 @@ def read_part10(data: bytes) -> Part10:
             ts = _ASCII.decode(el.value, "UI")
     if not ts:
         ts = EXPLICIT_VR_LE if _looks_explicit(buf, pos) else IMPLICIT_VR_LE
+    elif not _UID_RE.fullmatch(ts):  # it goes into the output meta and the report
+        raise InputError("the Transfer Syntax UID (0002,0010) is not a UID")
     deflated = ts == DEFLATED_LE
     if deflated:
         try:
