@@ -6,7 +6,6 @@ exception that stops the batch.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from pathlib import Path
 
@@ -33,10 +32,7 @@ _STATE: tuple[WorkerSettings, Plan, Pseudonymizer] | None = None
 def init_worker(settings: WorkerSettings) -> None:
     global _STATE
     _STATE = (settings, compile_plan(settings.profile), Pseudonymizer(settings.key))
-    dictionary_vrs()  # load the data dictionary before the freeze below
-    # The tables, dictionaries and caches above live for the whole run: take them out of
-    # the cyclic collector's sight, so its full passes stay short.
-    gc.freeze()
+    dictionary_vrs()  # load the data dictionary now, not on the first file
 
 
 def run_task(task: Task) -> list[FileResult]:
