@@ -12,7 +12,7 @@ restated here without any engine internals:
   U a keyed ``2.25.`` UID; C cleaned (dates by the date mode, text of identifying words);
 * PatientName and PatientID become the keyed patient pseudonym, AccessionNumber and
   StudyID a keyed 12-character token;
-* sequences: X, X/D removed; Z, X/Z, X/Z/D emptied; anything else kept, items
+* sequences: X, X/D, X/Z and X/Z/D removed (Type 2 ones: X/Z emptied); Z emptied; others kept, items
   processed with the same table.
 
 Also here: overlay (60xx) and curve (50xx) groups, private attributes and the safe
@@ -131,10 +131,17 @@ def resolve(code: str, vr: str, has_value: bool = True) -> str:
     return code
 
 
-def sequence_outcome(code: str) -> str:
+TYPE2_SEQUENCES = {"00400555"}  # Acquisition Context Sequence
+
+
+def sequence_outcome(code: str, tag: str) -> str:
+    """X/Z and X/Z/D remove a sequence (an empty Type 3 sequence is invalid) unless it
+    is a Type 2 one, which is emptied; Z always empties."""
     if code in ("X", "X/D"):
         return "removed"
-    if code in ("Z", "X/Z", "X/Z/D"):
+    if code in ("X/Z", "X/Z/D"):
+        return "emptied" if tag in TYPE2_SEQUENCES else "removed"
+    if code == "Z":
         return "emptied"
     return "recursed"
 
@@ -417,7 +424,7 @@ def test_row(
     data = build_input(row, action)
     out = deidentify(data, plan_for(columns, mode), pseud)
     if vr == "SQ":
-        check_sequence(sequence_outcome(code), row, out, columns, pseud)
+        check_sequence(sequence_outcome(code, row["tag"]), row, out, columns, pseud)
     else:
         check_element(action, row, read(data), out, pseud, mode)
 

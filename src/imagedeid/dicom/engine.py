@@ -52,6 +52,7 @@ from imagedeid.model import (
     IdentifyingValues,
     TextCleaner,
 )
+from imagedeid.policy.dictionary import sop_class_name
 from imagedeid.policy.plan import FREE_TEXT_VRS, Plan, Rule, dictionary_vr, keyword_of
 from imagedeid.pseudonym import Pseudonymizer
 
@@ -302,13 +303,35 @@ def _apply(el: Elem, rule: Rule, ctx: Ctx, path: Path, top: bool) -> bool:
     return clean(el, vr, ctx, path, rid)
 
 
+# X/Z and X/Z/D on a sequence: an empty sequence is valid only where the sequence is
+# Type 2, and these attributes are Type 3 in nearly every IOD, so they are removed
+# (dciodvfy counts an empty Type 3 sequence as an error); the Type 2 ones are emptied.
+TYPE2_SEQUENCES = frozenset({0x00400555})  # Acquisition Context Sequence
+# Type 2 in the SR and Key Object document series modules, Type 3 in General Series.
+TYPE2_IN_DOCUMENTS = frozenset({0x00081111})  # Referenced Performed Procedure Step Sequence
+
+
+def _is_document(ctx: Ctx) -> bool:
+    name = sop_class_name(ctx.top.get(SOP_CLASS_UID, ""))
+    return "SR" in name.split() or "Key Object" in name
+
+
+_REMOVING_SEQUENCE_ACTIONS = frozenset(
+    {Action.REMOVE, Action.REMOVE_OR_DUMMY, Action.REMOVE_OR_ZERO, Action.REMOVE_OR_ZERO_OR_DUMMY}
+)
+
+
 def _apply_sequence(el: Elem, rule: Rule, ctx: Ctx, path: Path) -> bool:
     action = rule.action
     tag = el.tag
-    if action in (Action.REMOVE, Action.REMOVE_OR_DUMMY):
+    empties = action is Action.ZERO or (
+        action in (Action.REMOVE_OR_ZERO, Action.REMOVE_OR_ZERO_OR_DUMMY)
+        and (tag in TYPE2_SEQUENCES or (tag in TYPE2_IN_DOCUMENTS and _is_document(ctx)))
+    )
+    if not empties and action in _REMOVING_SEQUENCE_ACTIONS:
         ctx.note(path, tag, "remove", rule.rule_id)
         return False
-    if action in (Action.ZERO, Action.REMOVE_OR_ZERO, Action.REMOVE_OR_ZERO_OR_DUMMY):
+    if empties:
         el.set_items([])
         ctx.note(path, tag, "empty-sequence", rule.rule_id)
         return True

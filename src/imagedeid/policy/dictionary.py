@@ -79,6 +79,12 @@ def is_well_known_uid(uid: str) -> bool:
     return uid in _data()["_uids"]
 
 
+def sop_class_name(uid: str) -> str:
+    """The standard's name of a well-known UID ('' if not well known)."""
+    name: str = _data()["_uids"].get(uid, "")
+    return name
+
+
 def is_image_storage_class(uid: str) -> bool:
     """Whether a SOP Class UID names an image storage class (whose instances carry pixels)."""
     name: str = _data()["_uids"].get(uid, "")
