@@ -8,6 +8,7 @@ quarantined (see the report); 2 usage, profile or key error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    from imagedeid.errors import ImageDeidError, InputError, PolicyError
+    from imagedeid.errors import ImageDeidError
 
     try:
         handler = {
@@ -128,9 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "reidentify": _cmd_reidentify,
         }[args.command]
         return handler(args, parser)
-    except (PolicyError, InputError) as exc:
-        print(f"imagedeid: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except ImageDeidError as exc:
         print(f"imagedeid: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -208,17 +206,7 @@ def _cmd_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     records = api.plan_file(args.file, profile=args.profile)
     if args.format == "json":
-        print(
-            json.dumps(
-                [
-                    r.__dict__
-                    if hasattr(r, "__dict__")
-                    else {"path": r.path, "keyword": r.keyword, "action": r.action, "rule": r.rule}
-                    for r in records
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps([dataclasses.asdict(r) for r in records], indent=2))
         return EXIT_OK
     width = max((len(r.path) for r in records), default=10)
     for r in records:

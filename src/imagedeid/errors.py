@@ -6,7 +6,8 @@
     ├── PolicyError                 a profile is invalid (unknown keyword, bad action, bad YAML)
     ├── KeyFileError                a key file is missing, unreadable, malformed or too open
     ├── InputError                  an input cannot be read or parsed as DICOM
-    │   └── NotDicomError           the input is not a DICOM file at all
+    │   ├── NotDicomError           the input is not a DICOM file at all
+    │   └── UnorderedInputError     elements out of order (pydicom may reorder them)
     ├── UnsafeOutputError           de-identification would release identifying data
     │   └── LeakDetectedError       the final byte scan found an identifying value
     ├── OutputError                 an output cannot be written safely
@@ -37,6 +38,10 @@ class InputError(ImageDeidError):
 
 class NotDicomError(InputError):
     """The input is not a DICOM file."""
+
+
+class UnorderedInputError(InputError):
+    """The data set's elements are out of ascending order but otherwise readable."""
 
 
 class UnsafeOutputError(ImageDeidError):

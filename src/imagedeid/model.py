@@ -54,8 +54,6 @@ class Option(enum.Enum):
 
 BASIC_PROFILE_CODE = "113100"
 BASIC_PROFILE_MEANING = "Basic Application Confidentiality Profile"
-CLEAN_PIXEL_DATA_CODE = "113101"
-CLEAN_VISUAL_FEATURES_CODE = "113102"
 
 _OPTION_MEANINGS = {
     Option.RETAIN_SAFE_PRIVATE: "Retain Safe Private Option",
@@ -88,6 +86,13 @@ _OPTION_COLUMNS = {
 }
 
 
+# The output byte scan and the deny-list agree on these: the scan searches terms of at
+# least MIN_SCAN_TERM bytes and checks word boundaries only for terms shorter than
+# UNBOUNDED_SCAN_TERM (the deny-list drops scan terms that a shorter one implies).
+MIN_SCAN_TERM = 4
+UNBOUNDED_SCAN_TERM = 8
+
+
 class DateMode(enum.Enum):
     """How dates and date-times are treated."""
 
@@ -99,25 +104,6 @@ class DateMode(enum.Enum):
 
 def format_tag(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-
-
-@dataclass(frozen=True, slots=True)
-class TagPath:
-    """Where an element sits: a tag, possibly inside sequence items.
-
-    Rendered like ``(0040,0275)[0]>(0040,1001)``.
-    """
-
-    steps: tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs leading here
-    tag: int
-
-    def child(self, item_index: int, tag: int) -> TagPath:
-        return TagPath((*self.steps, (self.tag, item_index)), tag)
-
-    def __str__(self) -> str:
-        parts = [f"{format_tag(t)}[{i}]" for t, i in self.steps]
-        parts.append(format_tag(self.tag))
-        return ">".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagedeid.dicom.context import PATIENT_BIRTH_DATE, Ctx
+from imagedeid.dicom.context import PATIENT_BIRTH_DATE, Ctx, effective_vr
 from imagedeid.dicom.operations import default_maps_uid
 from imagedeid.dicom.rawcodec import Elem
 from imagedeid.dicom.values import (
@@ -13,7 +13,6 @@ from imagedeid.model import (
     DateMode,
     IdentifyingValues,
 )
-from imagedeid.policy.plan import dictionary_vr
 
 _PLACE_WORDS = (
     "Address",
@@ -41,7 +40,7 @@ def collect(elems: list[Elem], ctx: Ctx, values: IdentifyingValues) -> None:
             for item in el.items:
                 collect(item, ctx, values)
             continue
-        vr = dictionary_vr(tag) or el.vr  # what the attribute is, not what the file claims
+        vr = effective_vr(el)
         rule = plan.rule_for(tag)
         if vr == "UI":
             for uid in ctx.codec.decode(el.value, vr).split("\\"):

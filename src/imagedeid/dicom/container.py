@@ -20,12 +20,13 @@ from imagedeid.dicom.rawcodec import (
     Elem,
     RawParseError,
     Syntax,
+    UnorderedElementError,
     encode,
     forget_encoding,
     parse,
 )
 from imagedeid.dicom.textcodec import TextCodec
-from imagedeid.errors import InputError, NotDicomError
+from imagedeid.errors import InputError, NotDicomError, UnorderedInputError
 
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
@@ -123,6 +124,8 @@ def read_part10(data: bytes) -> Part10:
 def _parse_or_fail(buf: memoryview, pos: int, syntax: Syntax) -> list[Elem]:
     try:
         return parse(buf, pos, len(buf), syntax)
+    except UnorderedElementError as exc:
+        raise UnorderedInputError(f"the data set is malformed ({exc})") from None
     except RawParseError as exc:
         raise InputError(f"the data set is malformed ({exc})") from None
     except struct.error:

@@ -9,7 +9,8 @@ from imagedeid.model import (
     TextCleaner,
     format_tag,
 )
-from imagedeid.policy.plan import Plan, keyword_of
+from imagedeid.policy.dictionary import dictionary_vr, keyword_of
+from imagedeid.policy.plan import Plan
 from imagedeid.pseudonym import Pseudonymizer
 
 PATIENT_NAME = 0x00100010
@@ -27,6 +28,12 @@ IDENTIFIER_TAGS = {ACCESSION_NUMBER, STUDY_ID}
 DEID_TAGS = {0x00120062, 0x00120063, 0x00120064, 0x00280303}
 
 Path = tuple[tuple[int, int], ...]
+
+
+def effective_vr(el: Elem) -> str:
+    """The VR to act on: the element's own (the parser already re-labels explicit VRs
+    that contradict the dictionary), or the dictionary's for UN."""
+    return el.vr if el.vr != "UN" else (dictionary_vr(el.tag) or "UN")
 
 
 class Ctx:

@@ -26,6 +26,7 @@ from imagedeid.dicom.context import (
     STUDY_UID,
     Ctx,
     Path,
+    effective_vr,
     top_text,
 )
 from imagedeid.dicom.operations import (
@@ -53,7 +54,7 @@ from imagedeid.model import (
     TextCleaner,
 )
 from imagedeid.policy.dictionary import sop_class_name
-from imagedeid.policy.plan import FREE_TEXT_VRS, Plan, Rule, dictionary_vr, keyword_of
+from imagedeid.policy.plan import FREE_TEXT_VRS, Plan, Rule, keyword_of
 from imagedeid.pseudonym import Pseudonymizer
 
 
@@ -233,7 +234,7 @@ def _default(el: Elem, ctx: Ctx, path: Path, top: bool) -> bool:
     if not kw:
         ctx.note(path, tag, "remove", "imagedeid/fail-closed:attribute-not-in-dictionary")
         return False
-    vr = el.vr if el.vr != "UN" else dictionary_vr(tag)
+    vr = effective_vr(el)
     if vr == "SQ":
         ctx.note(path, tag, "remove", "imagedeid/fail-closed:unreadable-sequence")
         return False
@@ -266,7 +267,7 @@ def _apply(el: Elem, rule: Rule, ctx: Ctx, path: Path, top: bool) -> bool:
     tag = el.tag
     if el.items is not None:
         return _apply_sequence(el, rule, ctx, path)
-    vr = el.vr if el.vr != "UN" else (dictionary_vr(tag) or "UN")
+    vr = effective_vr(el)
     if vr == "SQ":  # a sequence whose items could not be read
         ctx.note(path, tag, "remove", rule.rule_id + "+imagedeid/fail-closed:unreadable-sequence")
         return False

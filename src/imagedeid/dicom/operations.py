@@ -19,6 +19,7 @@ from imagedeid.dicom.context import (
 from imagedeid.dicom.rawcodec import Elem
 from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.dicom.values import (
+    BINARY_ZERO,
     DUMMY_TEXT,
     binary_dummy,
     cap_age,
@@ -37,9 +38,7 @@ from imagedeid.policy.dictionary import is_well_known_uid
 from imagedeid.policy.plan import FREE_TEXT_VRS, Plan, keyword_of
 
 LONG_TEXT_VRS = frozenset({"LT", "ST", "UT", "UC"})
-BINARY_VRS = frozenset(
-    {"US", "SS", "UL", "SL", "FL", "FD", "AT", "SV", "UV", "OB", "OW", "OF", "OD", "OL", "OV", "UN"}
-)
+BINARY_VRS = frozenset(BINARY_ZERO)
 _TEXT_DUMMY_AS_TOKEN = frozenset({"LO", "SH", "AE", "UC"})
 _TOKEN_KEYWORDS = re.compile(r"ID|Number|Serial|Station|Title|Identifier|UID")
 

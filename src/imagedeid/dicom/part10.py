@@ -21,7 +21,7 @@ from imagedeid.dicom.container import (
 from imagedeid.dicom.engine import deidentify_elements
 from imagedeid.dicom.rawcodec import RawParseError
 from imagedeid.dicom.scan import find_leaks
-from imagedeid.errors import InputError, LeakDetectedError
+from imagedeid.errors import InputError, LeakDetectedError, UnorderedInputError
 from imagedeid.model import ActionRecord, CleanerFactory
 from imagedeid.policy.dictionary import is_image_storage_class
 from imagedeid.policy.plan import Plan
@@ -29,9 +29,6 @@ from imagedeid.pseudonym import Pseudonymizer
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 # Parse failures that pydicom's tolerant reader may resolve without guessing at content.
-# Only element order qualifies: pydicom's tolerant reader guesses at lengths and VRs in
-# other cases, and a guess can hide the rest of the file inside one value.
-_NORMALISABLE = ("out of ascending order",)
 
 
 @dataclass
@@ -51,11 +48,11 @@ def _name(value: str, fallback: str) -> str:
 
 def parse_input(data: bytes) -> tuple[Part10, bool]:
     """Parse, taking pydicom's slow path for odd-but-complete files."""
+    # Only element order qualifies: pydicom's tolerant reader guesses at lengths and VRs
+    # in other cases, and a guess can hide the rest of the file inside one value.
     try:
         return read_part10(data), False
-    except InputError as exc:
-        if not any(marker in str(exc) for marker in _NORMALISABLE):
-            raise
+    except UnorderedInputError as exc:
         return read_part10(_normalise_with_pydicom(data, str(exc))), True
 
 
@@ -82,13 +79,13 @@ def _normalise_with_pydicom(data: bytes, reason: str) -> bytes:
 _PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 
 
-def _check_complete(part: Part10) -> None:
+def _check_complete(part: Part10, meta_class: str) -> None:
     """An image whose pixel data is missing was cut short (often at an element boundary,
     which parses cleanly): refuse it rather than release a partial object."""
     tags = {el.tag for el in part.dataset}
     if any(t in tags for t in _PIXEL_TAGS):
         return
-    image_class = is_image_storage_class(part.meta_text(0x00020002))
+    image_class = is_image_storage_class(meta_class)
     if 0x00280010 in tags or image_class:
         raise InputError("an image without pixel data: the file looks cut short")
 
@@ -105,18 +102,19 @@ def deidentify_part10(
     check_leaks: bool = True,
 ) -> Deidentified:
     part, normalised = parse_input(data)
-    if part.meta_text(0x00020002) == DICOMDIR_CLASS:
+    meta_class = part.meta_text(0x00020002)
+    if meta_class == DICOMDIR_CLASS:
         raise InputError(
             "a DICOMDIR holds paths and names of the originals; it is not "
             "de-identified (rebuild it from the output)"
         )
-    _check_complete(part)
+    _check_complete(part, meta_class)
     outcome = deidentify_elements(
         part.dataset, plan, pseud, make_cleaner, method, records=records, crosswalk=crosswalk
     )
     if not outcome.sop_uid:
         raise InputError("no SOP Instance UID (0008,0018): not a composite instance")
-    sop_class = outcome.sop_class_uid or part.meta_text(0x00020002)
+    sop_class = outcome.sop_class_uid or meta_class
     meta = build_meta(sop_class, outcome.sop_uid, part.transfer_syntax)
     try:
         ser = write_part10(meta, outcome.elems, part.syntax, part.deflated)

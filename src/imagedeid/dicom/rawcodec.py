@@ -79,6 +79,10 @@ class RawParseError(Exception):
     """The bytes do not follow the DICOM encoding this reader expects."""
 
 
+class UnorderedElementError(RawParseError):
+    """Elements out of ascending order: complete, but only a reordering reader follows it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Syntax:
     little: bool
@@ -187,7 +191,7 @@ def _parse(
             pos += 8
             vr = _vr_for_implicit(tag)
         if tag <= last_tag:
-            raise RawParseError(f"element {tag:08X} out of ascending order at byte {start}")
+            raise UnorderedElementError(f"element {tag:08X} out of ascending order at byte {start}")
         last_tag = tag
         if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
             # An undefined-length UN is a sequence encoded implicit VR little endian.

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from imagedeid.dicom.container import Serialized
+from imagedeid.dicom.context import DEID_TAGS
 from imagedeid.dicom.rawcodec import PIXEL_DATA, Elem
 from imagedeid.dicom.textcodec import TextCodec
-from imagedeid.model import format_tag
+from imagedeid.model import UNBOUNDED_SCAN_TERM, format_tag
 
 PIXEL_MIN_TERM = 6
 
@@ -39,7 +40,7 @@ def _coded_coincidence(value: bytes, patterns: set[bytes]) -> bool:
 
 
 # Attributes imagedeid writes itself (method, codes, flags, implementation name).
-OURS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303, 0x00020012, 0x00020013})
+OURS = DEID_TAGS | {0x00020012, 0x00020013}
 
 
 def _flat(el: Elem) -> bytes:
@@ -66,7 +67,7 @@ def _ascii_form(term: str) -> frozenset[bytes]:
 
 def _bounded(blob: bytes, start: int, term: bytes) -> bool:
     """Short alphabetic or numeric terms must not be part of a longer word or number."""
-    if len(term) >= 8:
+    if len(term) >= UNBOUNDED_SCAN_TERM:
         return True
     end = start + len(term)
     before = blob[start - 1 : start]

@@ -8,7 +8,7 @@ from imagedeid.pseudonym.pseudonymizer import shift_date
 DUMMY_DATE = "19000101"
 DUMMY_TIME = "000000.00"
 DUMMY_TEXT = "ANONYMIZED"
-_BINARY_ZERO = {
+BINARY_ZERO = {
     "US": b"\x00\x00",
     "SS": b"\x00\x00",
     "UL": b"\x00" * 4,
@@ -30,7 +30,7 @@ NUMERIC_STRING_VRS = frozenset({"IS", "DS"})
 
 
 def binary_dummy(vr: str) -> bytes:
-    return _BINARY_ZERO.get(vr, b"\x00\x00")
+    return BINARY_ZERO.get(vr, b"\x00\x00")
 
 
 def text_dummy(vr: str) -> str:

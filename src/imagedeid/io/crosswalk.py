@@ -82,8 +82,5 @@ class Crosswalk:
             out.append((kind, plain.decode("utf-8")))
         return out
 
-    def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM crosswalk").fetchone()[0])
-
     def close(self) -> None:
         self._db.close()

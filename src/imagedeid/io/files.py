@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,11 +127,35 @@ def _link_new(final: Path, data: bytes, staging: Path, fsync: bool) -> bool:
         tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, doc: Any) -> None:
+def make_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def reset_dir(path: Path) -> None:
+    """Remove a folder of this tool's own scratch files (the staging area) entirely."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def is_nonempty_file(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def replace_text(path: Path, text: str | None) -> None:
+    """Write ``text`` to ``path`` atomically, or remove ``path`` when ``text`` is None."""
+    if text is None:
+        path.unlink(missing_ok=True)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, doc: Any) -> None:
+    replace_text(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def read_text(path: Path, what: str) -> str:

@@ -29,8 +29,8 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
-    def record(self, key: str, status: str, out: str) -> None:
-        self._fh.write(json.dumps({"key": key, "status": status, "out": out}) + "\n")
+    def record_done(self, key: str, out: str) -> None:
+        self._fh.write(json.dumps({"key": key, "status": "ok", "out": out}) + "\n")
         self._fh.flush()
 
     def sync(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import platform
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,7 +21,15 @@ from typing import Any
 
 from imagedeid.errors import InputError
 from imagedeid.io.crosswalk import Crosswalk
-from imagedeid.io.files import file_signature, iter_inputs, write_json_atomic
+from imagedeid.io.files import (
+    file_signature,
+    is_nonempty_file,
+    iter_inputs,
+    make_dir,
+    replace_text,
+    reset_dir,
+    write_json_atomic,
+)
 from imagedeid.io.journal import Journal
 from imagedeid.model import FileResult, FileStatus
 from imagedeid.pipeline.executors import Executor, ProcessExecutor, SerialExecutor
@@ -76,29 +83,24 @@ def method_description(profile: Profile) -> tuple[str, ...]:
     )
 
 
+def _input_id(key: ProjectKey, text: str) -> str:
+    """A keyed id that names an input in the journal and the report, never its path."""
+    digest = hmac.new(key.purpose_key("journal"), text.encode("utf-8"), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
 def _journal_key(key: ProjectKey, path: Path, profile: Profile) -> str:
     """Keyed id of (input, size, mtime, profile): another profile redoes every input."""
-    sig = "|".join([*map(str, file_signature(path)), profile.content_hash])
-    return hmac.new(key.purpose_key("journal"), sig.encode("utf-8"), hashlib.sha256).hexdigest()[
-        :32
-    ]
-
-
-def _nonempty(path: Path) -> bool:
-    try:
-        return path.stat().st_size > 0
-    except OSError:
-        return False
+    return _input_id(key, "|".join([*map(str, file_signature(path)), profile.content_hash]))
 
 
 def _unreadable(path: Path, key: ProjectKey, exc: OSError) -> FileResult:
-    digest = hmac.new(key.purpose_key("journal"), str(path).encode("utf-8"), hashlib.sha256)
     return FileResult(
         str(path),
         FileStatus.FAILED,
         reason=f"cannot be read ({exc.strerror or type(exc).__name__})",
         reason_code="unreadable",
-        journal_key=digest.hexdigest()[:32],
+        journal_key=_input_id(key, str(path)),
     )
 
 
@@ -124,8 +126,8 @@ def run(
     _check_paths(req)
     started = time.time()
     staging = req.state_dir / "staging"
-    shutil.rmtree(staging, ignore_errors=True)  # leftovers of a crashed run
-    req.output.mkdir(parents=True, exist_ok=True)
+    reset_dir(staging)  # leftovers of a crashed run
+    make_dir(req.output)
     journal = Journal(req.state_dir / "journal.jsonl")
     crosswalk = Crosswalk(req.crosswalk_path, req.key) if req.crosswalk_path else None
     failures_path = req.state_dir / "failures.tsv"
@@ -153,7 +155,7 @@ def run(
             skipped.append(_unreadable(path, req.key, exc))
             continue
         done_out = journal.done.get(jkey)
-        if done_out is not None and _nonempty(req.output / done_out):
+        if done_out is not None and is_nonempty_file(req.output / done_out):
             skipped.append(
                 FileResult(str(path), FileStatus.SKIPPED_DONE, done_out, journal_key=jkey)
             )
@@ -175,7 +177,7 @@ def run(
         for res in results():
             counts[res.status.value] += 1
             if res.status is FileStatus.OK:
-                journal.record(res.journal_key, "ok", res.output_relpath)
+                journal.record_done(res.journal_key, res.output_relpath)
                 syntaxes[res.transfer_syntax] += 1
                 if crosswalk is not None and res.crosswalk:
                     crosswalk.add(res.crosswalk)
@@ -223,13 +225,11 @@ def run(
         "transfer_syntaxes": dict(sorted(syntaxes.items())),
         "crosswalk": str(req.crosswalk_path) if req.crosswalk_path else None,
     }
-    if failure_paths:
-        failures_path.parent.mkdir(parents=True, exist_ok=True)
-        failures_path.write_text(
-            "input_id\tstatus\treason_code\tpath\n" + "\n".join(failure_paths) + "\n",
-            encoding="utf-8",
-        )
-    else:
-        failures_path.unlink(missing_ok=True)
+    replace_text(
+        failures_path,
+        "input_id\tstatus\treason_code\tpath\n" + "\n".join(failure_paths) + "\n"
+        if failure_paths
+        else None,
+    )
     write_json_atomic(req.report_path, report)
     return RunSummary(report, req.report_path, failures_path, counts)

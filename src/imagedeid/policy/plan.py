@@ -16,7 +16,6 @@ from imagedeid.policy.table import TABLE_EDITION, SafePrivateEntry, safe_private
 
 # VRs whose values are names, identifiers, places: their originals feed the deny-list.
 DENY_SOURCE_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "CS"})
-TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "AE", "CS"})
 FREE_TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
 PLAIN_VRS = frozenset(
     {"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "CS", "TM", "AT", "SV", "UV",

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from imagedeid.model import IdentifyingValues
+from imagedeid.model import MIN_SCAN_TERM, UNBOUNDED_SCAN_TERM, IdentifyingValues
 
 # Parts of names that are titles or suffixes, and would otherwise erase words like "MR".
 _NAME_STOPWORDS = frozenset(
@@ -53,7 +53,6 @@ _MONTHS = [
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 ]  # fmt: skip
-MIN_SCAN_TERM = 4  # shorter terms match binary data by chance; they are scrubbed from text
 
 _PATTERNS = re.compile(
     "|".join(
@@ -333,9 +332,6 @@ def _identity_terms(
     return _index(terms), frozenset(digit_runs), frozenset(scan)
 
 
-UNBOUNDED_SCAN = 8  # the byte scan checks word boundaries only for terms shorter than this
-
-
 def _implies(short: str, long: str) -> bool:
     """Whether every place the byte scan reports ``long``, it also reports ``short``."""
     low_s, low_l = short.lower(), long.lower()
@@ -343,8 +339,8 @@ def _implies(short: str, long: str) -> bool:
     while idx >= 0:
         end = idx + len(low_s)
         inner = idx > 0 and end < len(low_l)
-        if len(low_s) >= UNBOUNDED_SCAN or (
-            (inner or len(low_l) < UNBOUNDED_SCAN) and _bounded(low_l, idx, end)
+        if len(low_s) >= UNBOUNDED_SCAN_TERM or (
+            (inner or len(low_l) < UNBOUNDED_SCAN_TERM) and _bounded(low_l, idx, end)
         ):
             return True
         idx = low_l.find(low_s, idx + 1)
