@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from imagedeid.dicom.part10 import deidentify_part10
 from imagedeid.errors import CrosswalkError, InputError
@@ -30,7 +31,16 @@ from imagedeid.policy.profile import (
 from imagedeid.pseudonym import ProjectKey, Pseudonymizer
 from imagedeid.text import build_cleaner
 
-__all__ = ["RunSummary", "deidentify", "load_profile", "new_key", "plan_file", "reidentify"]
+__all__ = [
+    "RunSummary",
+    "deidentify",
+    "describe_profile",
+    "list_profiles",
+    "load_profile",
+    "new_key",
+    "plan_file",
+    "reidentify",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -45,6 +55,21 @@ def load_profile(profile: str | Profile = DEFAULT_PROFILE) -> Profile:
     if path.suffix in (".yaml", ".yml") or path.exists():
         return parse_profile(read_text(path, "profile"), str(path))
     return builtin_profile(profile)
+
+
+def list_profiles() -> dict[str, str]:
+    """Built-in profile names and what each does."""
+    return {name: prof.description for name, prof in BUILTIN_PROFILES.items()}
+
+
+def describe_profile(profile: str | Profile, rules: bool = False) -> dict[str, Any]:
+    """A profile in full (id, version, options, overrides, content hash), and with
+    ``rules`` every table rule it applies."""
+    prof = load_profile(profile)
+    doc = prof.describe()
+    if rules:
+        doc["rules"] = compile_plan(prof).describe()
+    return doc
 
 
 def new_key(path: PathLike) -> str:

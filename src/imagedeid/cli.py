@@ -132,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImageDeidError as exc:
         print(f"imagedeid: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into head, less...: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print(
             "imagedeid: interrupted; run the same command again to finish the job", file=sys.stderr
@@ -228,18 +231,12 @@ def _cmd_keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _cmd_profiles(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from imagedeid import api
-    from imagedeid.policy.plan import compile_plan
-    from imagedeid.policy.profile import BUILTIN_PROFILES
 
     if not args.name:
-        for name, prof in BUILTIN_PROFILES.items():
-            print(f"{name:<12} {prof.description}")
+        for name, description in api.list_profiles().items():
+            print(f"{name:<12} {description}")
         return EXIT_OK
-    prof = api.load_profile(args.name)
-    doc = prof.describe()
-    if args.rules:
-        doc["rules"] = compile_plan(prof).describe()
-    print(json.dumps(doc, indent=2))
+    print(json.dumps(api.describe_profile(args.name, rules=args.rules), indent=2))
     return EXIT_OK
 
 
