@@ -61,7 +61,7 @@ def collect(elems: list[Elem], ctx: Ctx, values: IdentifyingValues) -> None:
             continue
         if rule is None or rule.action is Action.KEEP:
             continue
-        elif rule.deny_source and el.value:
+        if rule.deny_source and el.value:
             text = ctx.codec.decode(el.value, vr)
             kw = rule.keyword
             if vr == "PN":

@@ -39,13 +39,9 @@ from imagedeid.dicom.operations import (
     pseudonym,
     resolve,
     scrub,
-    set_text,
 )
 from imagedeid.dicom.rawcodec import Elem
 from imagedeid.dicom.textcodec import TextCodec
-from imagedeid.dicom.values import (
-    cap_age,
-)
 from imagedeid.model import (
     Action,
     ActionRecord,
@@ -255,9 +251,10 @@ def _default(el: Elem, ctx: Ctx, path: Path, top: bool) -> bool:
     elif vr in FREE_TEXT_VRS:
         scrub(el, vr, ctx, path, "imagedeid/not-in-table")
     elif vr in ("DA", "DT"):  # a date the table does not list gets the profile's date rule
-        return clean(el, vr, ctx, path, "imagedeid/date-not-in-table")
-    elif vr == "AS":
-        set_text(el, ctx, vr, cap_age(ctx.codec.decode(el.value, vr)))
+        clean(el, vr, ctx, path, "imagedeid/date-not-in-table")
+        return True
+    elif vr == "AS":  # ages of 90 years or more become 090Y in every profile
+        clean(el, vr, ctx, path, "imagedeid/not-in-table")
     if el.raw is not None:
         ctx.note(path, tag, "keep", "imagedeid/not-in-table:keep")
     return True
@@ -278,8 +275,8 @@ def _apply(el: Elem, rule: Rule, ctx: Ctx, path: Path, top: bool) -> bool:
         return False
     if action is Action.KEEP:
         ctx.note(path, tag, "keep", rid)
-        if vr == "AS":
-            set_text(el, ctx, vr, cap_age(ctx.codec.decode(el.value, vr)))
+        if vr == "AS":  # ages of 90 years or more become 090Y in every profile
+            clean(el, vr, ctx, path, rid)
         elif top and tag in OUTPUT_NAME_TAGS:
             ctx.top[tag] = ctx.codec.decode(el.value, vr)
         return True
@@ -301,7 +298,8 @@ def _apply(el: Elem, rule: Rule, ctx: Ctx, path: Path, top: bool) -> bool:
         dummy(el, ctx, vr)
         ctx.note(path, tag, "dummy", rid)
         return True
-    return clean(el, vr, ctx, path, rid)
+    clean(el, vr, ctx, path, rid)
+    return True
 
 
 # X/Z and X/Z/D on a sequence: an empty sequence is valid only where the sequence is
@@ -317,6 +315,7 @@ def _is_document(ctx: Ctx) -> bool:
     return "SR" in name.split() or "Key Object" in name
 
 
+_REMOVE_OR_ZERO = (Action.REMOVE_OR_ZERO, Action.REMOVE_OR_ZERO_OR_DUMMY)
 _REMOVING_SEQUENCE_ACTIONS = frozenset(
     {Action.REMOVE, Action.REMOVE_OR_DUMMY, Action.REMOVE_OR_ZERO, Action.REMOVE_OR_ZERO_OR_DUMMY}
 )
@@ -325,17 +324,18 @@ _REMOVING_SEQUENCE_ACTIONS = frozenset(
 def _apply_sequence(el: Elem, rule: Rule, ctx: Ctx, path: Path) -> bool:
     action = rule.action
     tag = el.tag
-    empties = action is Action.ZERO or (
-        action in (Action.REMOVE_OR_ZERO, Action.REMOVE_OR_ZERO_OR_DUMMY)
-        and (tag in TYPE2_SEQUENCES or (tag in TYPE2_IN_DOCUMENTS and _is_document(ctx)))
-    )
-    if not empties and action in _REMOVING_SEQUENCE_ACTIONS:
-        ctx.note(path, tag, "remove", rule.rule_id)
-        return False
-    if empties:
+    type2 = tag in TYPE2_SEQUENCES or (tag in TYPE2_IN_DOCUMENTS and _is_document(ctx))
+    if action is Action.ZERO or (action in _REMOVE_OR_ZERO and type2):
         el.set_items([])
         ctx.note(path, tag, "empty-sequence", rule.rule_id)
         return True
+    if action in _REMOVING_SEQUENCE_ACTIONS:
+        ctx.note(path, tag, "remove", rule.rule_id)
+        return False
+    el.set_items(
+        [_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items or [])]
+    )
+    return True
     el.set_items(
         [_transform(item, ctx, (*path, (tag, i))) for i, item in enumerate(el.items or [])]
     )

@@ -131,14 +131,15 @@ def dummy(el: Elem, ctx: Ctx, vr: str) -> None:
     set_text(el, ctx, vr, ctx.made(new))
 
 
-def clean(el: Elem, vr: str, ctx: Ctx, path: Path, rid: str) -> bool:
+def clean(el: Elem, vr: str, ctx: Ctx, path: Path, rid: str) -> None:
+    """C: keep the element, with a value of similar meaning that identifies no one."""
     tag = el.tag
     if not el.value:
-        return True
+        return
     if vr in BINARY_VRS:  # bytes this engine cannot read cannot be cleaned: fail closed
         el.set_value(b"")
         ctx.note(path, tag, "zero", rid + "+imagedeid/binary-cannot-be-cleaned")
-        return True
+        return
     old = ctx.codec.decode(el.value, vr)
     if vr in ("DA", "DT"):
         fn = transform_date if vr == "DA" else transform_datetime
@@ -146,7 +147,7 @@ def clean(el: Elem, vr: str, ctx: Ctx, path: Path, rid: str) -> bool:
         if any(p is None for p in parts):
             el.set_value(b"")
             ctx.note(path, tag, "zero", rid + "+imagedeid/unreadable-date")
-            return True
+            return
         new = "\\".join(p or "" for p in parts)
         op = f"date-{ctx.mode.value}"
     elif vr == "TM":
@@ -162,11 +163,10 @@ def clean(el: Elem, vr: str, ctx: Ctx, path: Path, rid: str) -> bool:
     elif vr in ("AE", "CS"):  # titles and codes: only the file's own identifying values go
         new, op = ctx.cleaner.scrub(old) or ctx.made(DUMMY_TEXT), "scrub"
     else:
-        return True  # numbers carry no free text
+        return  # numbers carry no free text
     if new != old:
         set_text(el, ctx, vr, new)
         ctx.note(path, tag, op, rid)
-    return True
 
 
 def deid_attributes(plan: Plan, method: tuple[str, ...]) -> list[Elem]:
