@@ -12,19 +12,23 @@ $(STAMP): pyproject.toml
 		{ echo "imagedeid needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ocr,tesseract,codecs]"
 	@touch $@
 
 setup: $(STAMP)
 
-# dicom3tools (dciodvfy) validates outputs in the tests.
+# dicom3tools (dciodvfy) validates outputs in the tests; tesseract is the second OCR
+# engine; DejaVu fonts draw the synthetic burned-in test images.
+SYSTEM_PACKAGES := dicom3tools tesseract-ocr tesseract-ocr-eng fonts-dejavu-core
 system-deps:
-	@command -v dciodvfy >/dev/null 2>&1 || { \
+	@{ command -v dciodvfy && command -v tesseract && \
+		test -e /usr/share/tesseract-ocr/5/tessdata/eng.traineddata && \
+		test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; } >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dicom3tools >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
-demo: setup
+demo: setup system-deps
 	$(PY) tools/demo.py
 
 lint: setup
