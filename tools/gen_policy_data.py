@@ -444,7 +444,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     write_text(DATA_DIR / TABLE_OUTPUT, dump_json(table))
     write_text(DATA_DIR / PRIVATE_OUTPUT, dump_json(safe_private))
-    write_text(DATA_DIR / "README.md", render_readme(table, safe_private))
+    readme = DATA_DIR / "README.md"
+    marker = "\n## `burned_in_regions.json`\n"  # tools/gen_burned_in_regions.py owns that section
+    old = readme.read_text("utf-8") if readme.exists() else ""
+    tail = ("\n" + old[old.index(marker) :]) if marker in old else ""
+    write_text(readme, render_readme(table, safe_private) + tail)
 
     for line in report.lines:
         print(line)
