@@ -83,6 +83,7 @@ def make_instance(
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.BurnedInAnnotation = "NO"  # as CT scanners write it; pixel tests build their own
     ds.SOPClassUID = CTImageStorage
     ds.SOPInstanceUID = uid(patient, study, series, instance)
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
@@ -153,3 +154,14 @@ def from_bytes(data: bytes) -> Dataset:
 
 def fresh_uid() -> str:
     return str(generate_uid())
+
+
+def header_only_profile():  # type: ignore[no-untyped-def]
+    """research without Clean Pixel Data: for tests of the header engine over many files
+    (OCR over them would take minutes; pixel tests have their own modules)."""
+    from dataclasses import replace
+
+    from imagedeid.model import PixelSettings
+    from imagedeid.policy.profile import BUILTIN_PROFILES
+
+    return replace(BUILTIN_PROFILES["research"], id="research-headers", pixels=PixelSettings())

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from builders import header_only_profile
 from pydicom.data import get_testdata_file
 
 import imagedeid
@@ -61,8 +62,14 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
     key.write_text(ProjectKey(b"dciodvfy-key-0123456789abcdef-01").encode())
     key.chmod(0o600)
     results: list[FileResult] = []
-    imagedeid.deidentify(
-        paths, root / "out", key_file=key, workers=1, progress=results.append, environ={}
+    imagedeid.deidentify(  # the header engine; pixel-cleaned outputs: test_pixels_real_files
+        paths,
+        root / "out",
+        profile=header_only_profile(),
+        key_file=key,
+        workers=1,
+        progress=results.append,
+        environ={},
     )
     return {Path(r.input_path).name: (root / "out", r) for r in results}
 

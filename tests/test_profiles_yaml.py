@@ -16,7 +16,7 @@ from builders import make_instance, to_bytes
 import imagedeid
 from imagedeid.api import load_profile
 from imagedeid.errors import PolicyError
-from imagedeid.model import Action, DateMode, Option
+from imagedeid.model import Action, DateMode, Option, PixelMode
 from imagedeid.policy.profile import BUILTIN_PROFILES, OPTION_NAMES
 from imagedeid.pseudonym import ProjectKey
 
@@ -183,10 +183,37 @@ def test_override_twice_is_refused(tmp_path: Path) -> None:
     assert "twice" in _error(tmp_path, text)
 
 
-@pytest.mark.parametrize("option", ["clean-pixel-data", "clean-recognizable-visual-features"])
-def test_pixel_cleaning_options_cannot_be_named(tmp_path: Path, option: str) -> None:
-    message = _error(tmp_path, SITE_PROFILE.replace("retain-device-identity", option))
-    assert "unknown option" in message
+def test_recognizable_visual_features_cannot_be_named_yet(tmp_path: Path) -> None:
+    text = SITE_PROFILE.replace("retain-device-identity", "clean-recognizable-visual-features")
+    assert "unknown option" in _error(tmp_path, text)
+
+
+def test_clean_pixel_data_is_added_and_removed_like_an_option(tmp_path: Path) -> None:
+    on = load_profile(
+        str(write(tmp_path, "id: p\nextends: basic\nadd-options: [clean-pixel-data]\n"))
+    )
+    assert on.pixels.mode is PixelMode.ALL_TEXT
+    assert "clean-pixel-data" in on.describe()["options"]
+    off = load_profile(
+        str(write(tmp_path, "id: q\nextends: research\nremove-options: [clean-pixel-data]\n"))
+    )
+    assert off.pixels.mode is PixelMode.OFF
+    assert off.content_hash != load_profile("research").content_hash
+
+
+def test_pixel_settings_are_validated_with_suggestions(tmp_path: Path) -> None:
+    text = "id: p\nextends: research\npixels:\n  engin: tesseract\n"
+    assert "did you mean 'engine'" in _error(tmp_path, text)
+    text = "id: p\nextends: research\npixels:\n  engine: tesseract5\n"
+    assert "not an OCR engine" in _error(tmp_path, text)
+    text = "id: p\nextends: research\npixels:\n  mode: everything\n"
+    assert "mode is one of" in _error(tmp_path, text)
+
+
+def test_pixel_settings_override_the_base(tmp_path: Path) -> None:
+    text = "id: p\nextends: research\npixels:\n  mode: phi-text\n  engine: tesseract\n"
+    prof = load_profile(str(write(tmp_path, text)))
+    assert (prof.pixels.mode, prof.pixels.engine) == (PixelMode.PHI_TEXT, "tesseract")
 
 
 def test_cli_refuses_a_bad_profile_with_exit_2(tmp_path: Path) -> None:

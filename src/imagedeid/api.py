@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from imagedeid.dicom.part10 import deidentify_part10
-from imagedeid.errors import CrosswalkError, InputError
+from imagedeid.errors import BackendUnavailableError, CrosswalkError, InputError
 from imagedeid.io.crosswalk import Crosswalk
 from imagedeid.io.files import create_key_file, load_key_file, read_bytes, read_text, resolve_key
 from imagedeid.model import ActionRecord, FileResult
 from imagedeid.pipeline.executors import Executor
 from imagedeid.pipeline.run import RunRequest, RunSummary, method_description, run, state_dir_for
+from imagedeid.pixels.ocr import availability as ocr_availability
 from imagedeid.policy.plan import compile_plan
 from imagedeid.policy.profile import (
     BUILTIN_PROFILES,
@@ -98,15 +99,21 @@ def deidentify(
     on_total: Callable[[int], None] | None = None,
     environ: Mapping[str, str] | None = None,
     fsync: bool = False,
+    review: bool = True,
 ) -> RunSummary:
     """De-identify every DICOM file under ``inputs`` into ``output``.
 
     Without a key file (or $IMAGEDEID_KEY_FILE / $IMAGEDEID_KEY) a new key is created in
-    the state folder beside ``output``; ``summary.report["key"]`` says where.
+    the state folder beside ``output``; ``summary.report["key"]`` says where. Under Clean
+    Pixel Data, ``review`` writes thumbnails and review/index.html into that folder.
     """
     out = Path(output)
     state = state_dir_for(out)
     prof = load_profile(profile)  # a bad profile or input fails before any key is made
+    if prof.pixels.enabled:
+        ok, why = ocr_availability(prof.pixels.engine)
+        if not ok:  # refuse the run rather than sequester every image one by one
+            raise BackendUnavailableError(f"profile {prof.label} cleans pixel data: {why}")
     for p in inputs:
         if not Path(p).exists():
             raise InputError(f"{p}: no such file or folder")
@@ -124,6 +131,7 @@ def deidentify(
         fsync=fsync,
         key_source=key_source,
         key_created=created,
+        review=review,
     )
     return run(req, progress=progress, on_total=on_total)
 

@@ -23,6 +23,7 @@ examples:
   imagedeid keys new project.key
   imagedeid run dicom_in/ released/ --key-file project.key
   imagedeid run a/ b/ released/ --profile safe-harbor --workers 4
+  imagedeid run us_exams/ released/ --profile basic   # headers only, no pixel cleaning
   imagedeid plan one_file.dcm --profile my-site.yaml
   imagedeid reidentify PSEUDONYM --crosswalk xwalk.sqlite --key-file project.key
 
@@ -80,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
         "--fsync",
         action="store_true",
         help="flush every output to disk before recording it as done",
+    )
+    r.add_argument(
+        "--no-review",
+        action="store_true",
+        help="Clean Pixel Data: write no before/after thumbnails and no review page",
     )
     r.add_argument(
         "--format", choices=["text", "json"], default="text", help="summary format on stdout"
@@ -175,6 +181,7 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             on_total=on_total,
             environ=dict(os.environ),
             fsync=args.fsync,
+            review=not args.no_review,
         )
     finally:
         if bar is not None:
@@ -197,6 +204,12 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"{rep['inputs']} inputs: {counts} in {rep['seconds']:.1f}s")
     print(f"output: {rep['output']}")
     print(f"report: {summary.report_path}")
+    pixels = rep.get("pixels")
+    if pixels:
+        done = ", ".join(f"{n} {s}" for s, n in pixels["files"].items()) or "no images"
+        print(f"clean pixel data ({pixels['clean_pixel_data']}, {pixels['engine']}): {done}")
+        if pixels["review_page"]:
+            print(f"review page (shows original pixels; keep it private): {pixels['review_page']}")
     if rep["failures"]:
         for reason, n in rep["failures_by_reason"].items():
             print(f"  {n} x {reason}")

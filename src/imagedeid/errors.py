@@ -9,7 +9,8 @@
     │   ├── NotDicomError           the input is not a DICOM file at all
     │   └── UnorderedInputError     elements out of order (pydicom may reorder them)
     ├── UnsafeOutputError           de-identification would release identifying data
-    │   └── LeakDetectedError       the final byte scan found an identifying value
+    │   ├── LeakDetectedError       the final byte scan found an identifying value
+    │   └── PixelReviewError        burned-in text is uncertain or survives masking: sequester
     ├── OutputError                 an output cannot be written safely
     ├── CrosswalkError              the re-identification crosswalk cannot be used
     └── BackendUnavailableError     an optional component (extra) is not installed
@@ -54,6 +55,17 @@ class LeakDetectedError(UnsafeOutputError):
     def __init__(self, message: str, locations: list[str]) -> None:
         super().__init__(message)
         self.locations = locations
+
+
+class PixelReviewError(UnsafeOutputError):
+    """Burned-in text cannot be ruled out or removed: the file is sequestered for review.
+
+    ``review`` optionally carries thumbnails (PNG bytes) for the data holder's review page.
+    """
+
+    def __init__(self, message: str, review: object | None = None) -> None:
+        super().__init__(message)
+        self.review = review
 
 
 class OutputError(ImageDeidError):

@@ -136,6 +136,10 @@ class FileResult:
     transfer_syntax: str = ""
     journal_key: str = ""
     crosswalk: tuple[tuple[str, str, str], ...] = field(default=())
+    pixels: str = ""  # Clean Pixel Data: not-examined | no-pixel-data | no-text | redacted
+    pixel_boxes: int = 0
+    ocr_seconds: float = 0.0
+    review: tuple[str, ...] = ()  # thumbnail files in the review folder (before, after)
 
 
 @dataclass(slots=True)
@@ -169,3 +173,75 @@ class TextCleaner(Protocol):
 
 
 CleanerFactory = Callable[[IdentifyingValues], TextCleaner]
+
+
+# --- pixel data (Clean Pixel Data) ---------------------------------------------------------
+
+CLEAN_PIXEL_DATA_CODE = "113101"
+CLEAN_PIXEL_DATA_MEANING = "Clean Pixel Data Option"
+
+
+class PixelMode(enum.Enum):
+    """What Clean Pixel Data masks."""
+
+    OFF = "off"  # pixel data untouched; the profile never claims Clean Pixel Data
+    ALL_TEXT = "all-text"  # all text outside the diagnostic area, and PHI text anywhere
+    PHI_TEXT = "phi-text"  # only text that matches PHI (deny-list, patterns, non-labels)
+
+
+class PixelScope(enum.Enum):
+    """Which images are examined."""
+
+    AUTO = "auto"  # all but ORIGINAL cross-sectional images explicitly flagged NO
+    ALL = "all"  # every image, whatever its header says
+
+
+@dataclass(frozen=True, slots=True)
+class PixelSettings:
+    """Clean Pixel Data settings; frozen so they pickle to workers."""
+
+    mode: PixelMode = PixelMode.OFF
+    engine: str = "rapidocr"  # a registered OCR engine: rapidocr | tesseract
+    scope: PixelScope = PixelScope.AUTO
+    all_frames_up_to: int = 16  # OCR every frame up to this count, else sample (see README)
+    known_regions: bool = True  # mask the CTP library's vendor regions
+    ultrasound_bands: bool = True  # mask all outside SequenceOfUltrasoundRegions (all-text)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode is not PixelMode.OFF
+
+
+@dataclass(frozen=True, slots=True)
+class TextBox:
+    """A rectangle of pixels to mask, in stored-pixel coordinates. Never holds the text."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    frame: int | None  # None: every frame
+    source: str  # "ocr:rapidocr", "region:ctp:12", "ultrasound-band"
+    reason: str  # "phi", "text", "known-region", "outside-ultrasound-regions"
+
+
+@dataclass(frozen=True, slots=True)
+class PixelEdit:
+    """New pixel data for one file, and the attributes that change with it."""
+
+    value: bytes  # the (7FE0,0010) value: native bytes or encapsulated fragments
+    encapsulated: bool
+    transfer_syntax: str
+    attributes: tuple[tuple[str, str], ...]  # (keyword, new value), e.g. BurnedInAnnotation
+    boxes: tuple[TextBox, ...]
+    note: str  # what was done, e.g. the re-encode fallback; never a value
+
+
+HeaderLookup = Callable[[str], "str | None"]  # keyword -> the input's top-level value
+
+
+class PixelHook(Protocol):
+    """Cleans one file's pixel data. Returns None when the pixels stay byte-identical;
+    raises UnsafeOutputError (sequester) when it cannot decide or cannot clean."""
+
+    def __call__(self, header: HeaderLookup, cleaner: TextCleaner) -> PixelEdit | None: ...

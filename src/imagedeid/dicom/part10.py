@@ -18,11 +18,14 @@ from imagedeid.dicom.container import (
     read_part10,
     write_part10,
 )
+from imagedeid.dicom.context import SPECIFIC_CHARACTER_SET, top_text
 from imagedeid.dicom.engine import deidentify_elements
+from imagedeid.dicom.pixeledit import apply_pixel_edit, decision_header, has_pixel_data
 from imagedeid.dicom.rawcodec import RawParseError
 from imagedeid.dicom.scan import find_leaks
+from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.errors import InputError, LeakDetectedError, UnorderedInputError
-from imagedeid.model import ActionRecord, CleanerFactory
+from imagedeid.model import ActionRecord, CleanerFactory, PixelEdit, PixelHook
 from imagedeid.policy.dictionary import is_image_storage_class
 from imagedeid.policy.plan import Plan
 from imagedeid.pseudonym import Pseudonymizer
@@ -39,6 +42,7 @@ class Deidentified:
     records: list[ActionRecord] | None
     crosswalk: list[tuple[str, str, str]]
     normalised: bool
+    pixel_edit: PixelEdit | None = None
 
 
 def _name(value: str, fallback: str) -> str:
@@ -100,7 +104,10 @@ def deidentify_part10(
     records: bool = False,
     crosswalk: bool = False,
     check_leaks: bool = True,
+    pixel_hook: PixelHook | None = None,
 ) -> Deidentified:
+    """``pixel_hook`` (Clean Pixel Data) gets the input's decision attributes and the
+    file's text cleaner, and returns new pixel data or None (pixels byte-identical)."""
     part, normalised = parse_input(data)
     meta_class = part.meta_text(0x00020002)
     if meta_class == DICOMDIR_CLASS:
@@ -109,13 +116,24 @@ def deidentify_part10(
             "de-identified (rebuild it from the output)"
         )
     _check_complete(part, meta_class)
+    header: dict[str, str] | None = None
+    if pixel_hook is not None and has_pixel_data(part.dataset):
+        header = decision_header(part.dataset, _codec_of(part))  # before anything changes
+        header.setdefault("SOPClassUID", meta_class)
     outcome = deidentify_elements(
         part.dataset, plan, pseud, make_cleaner, method, records=records, crosswalk=crosswalk
     )
     if not outcome.sop_uid:
         raise InputError("no SOP Instance UID (0008,0018): not a composite instance")
     sop_class = outcome.sop_class_uid or meta_class
-    meta = build_meta(sop_class, outcome.sop_uid, part.transfer_syntax)
+    transfer_syntax = part.transfer_syntax
+    edit = None
+    if pixel_hook is not None and header is not None:
+        edit = pixel_hook(header.get, outcome.cleaner)
+        if edit is not None:
+            outcome.elems = apply_pixel_edit(outcome.elems, edit, part.syntax)
+            transfer_syntax = edit.transfer_syntax
+    meta = build_meta(sop_class, outcome.sop_uid, transfer_syntax)
     try:
         ser = write_part10(meta, outcome.elems, part.syntax, part.deflated)
     except RawParseError as exc:  # a cleaned value no longer fits its VR's length field
@@ -150,8 +168,13 @@ def deidentify_part10(
     return Deidentified(
         ser.to_bytes(),
         relpath,
-        part.transfer_syntax,
+        transfer_syntax,
         outcome.records,
         outcome.crosswalk,
         normalised,
+        edit,
     )
+
+
+def _codec_of(part: Part10) -> TextCodec:
+    return TextCodec(top_text(part.dataset, SPECIFIC_CHARACTER_SET, TextCodec(""), "CS"))

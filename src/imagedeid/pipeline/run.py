@@ -33,6 +33,7 @@ from imagedeid.io.files import (
 from imagedeid.io.journal import Journal
 from imagedeid.model import FileResult, FileStatus
 from imagedeid.pipeline.executors import Executor, ProcessExecutor, SerialExecutor
+from imagedeid.pipeline.review import review_page
 from imagedeid.pipeline.tasks import Task, WorkerSettings
 from imagedeid.policy.profile import Profile
 from imagedeid.pseudonym import ProjectKey
@@ -55,6 +56,7 @@ class RunRequest:
     fsync: bool = False
     key_source: str = ""
     key_created: bool = False
+    review: bool = True  # thumbnails and review.html for redacted/sequestered images
 
 
 @dataclass
@@ -118,6 +120,28 @@ def _check_paths(req: RunRequest) -> None:
         raise InputError("the report must be written outside the output folder")
 
 
+def _pixel_report(
+    req: RunRequest,
+    counts: Counter[str],
+    boxes: int,
+    ocr_seconds: float,
+    review_dir: Path | None,
+) -> dict[str, Any] | None:
+    pixels = req.profile.pixels
+    if not pixels.enabled:
+        return None
+    return {
+        "clean_pixel_data": pixels.mode.value,
+        "engine": pixels.engine,
+        "files": dict(sorted(counts.items())),
+        "boxes_masked": boxes,
+        "ocr_seconds": round(ocr_seconds, 2),
+        "review_page": str(review_dir / "index.html")
+        if review_dir is not None and (counts["redacted"] or counts["sequestered"])
+        else None,
+    }
+
+
 def run(
     req: RunRequest,
     progress: Callable[[FileResult], None] | None = None,
@@ -131,6 +155,9 @@ def run(
     journal = Journal(req.state_dir / "journal.jsonl")
     crosswalk = Crosswalk(req.crosswalk_path, req.key) if req.crosswalk_path else None
     failures_path = req.state_dir / "failures.tsv"
+    review_dir = req.state_dir / "review" if req.review and req.profile.pixels.enabled else None
+    if review_dir is not None:
+        make_dir(review_dir)
     settings = WorkerSettings(
         req.profile,
         req.key,
@@ -139,6 +166,8 @@ def run(
         method_description(req.profile),
         crosswalk is not None,
         req.fsync,
+        review_dir,
+        0 if req.workers == 1 else 1,
     )
     exclude = [req.output, req.state_dir]  # an OUTPUT inside an INPUT folder is not re-read
     todo: list[tuple[str, str]] = []
@@ -148,6 +177,10 @@ def run(
     failures: list[dict[str, str]] = []
     failure_paths: list[str] = []
     skipped: list[FileResult] = []
+    pixel_counts: Counter[str] = Counter()
+    pixel_boxes = 0
+    ocr_seconds = 0.0
+    reviewed: list[FileResult] = []
     for path in iter_inputs(list(req.inputs), exclude):
         try:
             jkey = _journal_key(req.key, path, req.profile)
@@ -176,6 +209,12 @@ def run(
     try:
         for res in results():
             counts[res.status.value] += 1
+            if res.pixels:
+                pixel_counts[res.pixels] += 1
+                pixel_boxes += res.pixel_boxes
+                ocr_seconds += res.ocr_seconds
+            if res.review:
+                reviewed.append(res)
             if res.status is FileStatus.OK:
                 journal.record_done(res.journal_key, res.output_relpath)
                 syntaxes[res.transfer_syntax] += 1
@@ -224,7 +263,13 @@ def run(
         "failure_paths_file": str(failures_path) if failures else None,
         "transfer_syntaxes": dict(sorted(syntaxes.items())),
         "crosswalk": str(req.crosswalk_path) if req.crosswalk_path else None,
+        "pixels": _pixel_report(req, pixel_counts, pixel_boxes, ocr_seconds, review_dir),
     }
+    if review_dir is not None:
+        replace_text(
+            review_dir / "index.html",
+            review_page(reviewed, req.profile.label) if reviewed else None,
+        )
     replace_text(
         failures_path,
         "input_id\tstatus\treason_code\tpath\n" + "\n".join(failure_paths) + "\n"

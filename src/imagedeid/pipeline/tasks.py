@@ -28,3 +28,5 @@ class WorkerSettings:
     method: tuple[str, ...]
     crosswalk: bool
     fsync: bool = False
+    review_dir: Path | None = None  # thumbnails of redacted and sequestered images
+    ocr_threads: int = 0  # threads per OCR engine; 0: the runtime's default

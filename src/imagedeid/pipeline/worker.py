@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagedeid.dicom.part10 import deidentify_part10
 from imagedeid.errors import (
@@ -16,11 +17,15 @@ from imagedeid.errors import (
     LeakDetectedError,
     NotDicomError,
     OutputError,
+    PixelReviewError,
     UnsafeOutputError,
 )
 from imagedeid.io.files import read_bytes, write_new_file
-from imagedeid.model import FileResult, FileStatus
+from imagedeid.model import FileResult, FileStatus, HeaderLookup, PixelEdit, TextCleaner
 from imagedeid.pipeline.tasks import Task, WorkerSettings
+
+if TYPE_CHECKING:
+    from imagedeid.pixels.clean import PixelResult
 from imagedeid.policy.dictionary import dictionary_vrs
 from imagedeid.policy.plan import Plan, compile_plan
 from imagedeid.pseudonym import Pseudonymizer
@@ -62,6 +67,7 @@ def _write(relpath: str, data: bytes, settings: WorkerSettings) -> tuple[str, st
 _OUTCOME_ORDER: tuple[tuple[type[ImageDeidError], FileStatus, str], ...] = (
     (NotDicomError, FileStatus.NOT_DICOM, "not-dicom"),
     (LeakDetectedError, FileStatus.QUARANTINED, "leak-detected"),
+    (PixelReviewError, FileStatus.QUARANTINED, "pixel-review"),
     (UnsafeOutputError, FileStatus.QUARANTINED, "unsafe-output"),
     (InputError, FileStatus.FAILED, "bad-input"),
     (OutputError, FileStatus.FAILED, "write-failed"),
@@ -75,18 +81,71 @@ def _outcome(exc: ImageDeidError) -> tuple[FileStatus, str]:
     return FileStatus.FAILED, "refused"
 
 
+class _PixelStep:
+    """The Clean Pixel Data hook for one file; keeps the engine's result for the report."""
+
+    def __init__(self, data: bytes, settings: WorkerSettings) -> None:
+        self.data = data
+        self.settings = settings
+        self.result: PixelResult | None = None
+
+    def __call__(self, header: HeaderLookup, cleaner: TextCleaner) -> PixelEdit | None:
+        from imagedeid.pixels.clean import clean_pixels  # numpy and OCR load only when used
+
+        result = clean_pixels(
+            self.data,
+            header,
+            cleaner,
+            self.settings.profile.pixels,
+            threads=self.settings.ocr_threads,
+            review=self.settings.review_dir is not None,
+        )
+        self.result = result
+        return result.edit
+
+
+def _save_review(
+    review: object | None, journal_key: str, settings: WorkerSettings
+) -> tuple[str, ...]:
+    """Write the thumbnails (before, after) into the review folder, named by input id."""
+    if review is None or settings.review_dir is None:
+        return ()
+    names = []
+    for part in ("before", "after"):
+        png = getattr(review, part, None)
+        if png:
+            name = f"{journal_key[:20]}-{part}.png"
+            try:
+                write_new_file(settings.review_dir / name, png, settings.staging, False)
+            except (OSError, ImageDeidError):  # a missing thumbnail never fails the file
+                continue
+            names.append(name)
+    return tuple(names)
+
+
 def process_file(
     path: Path, journal_key: str, settings: WorkerSettings, plan: Plan, pseud: Pseudonymizer
 ) -> FileResult:
     name = str(path)
+    step: _PixelStep | None = None
     try:
         data = read_bytes(path)
+        step = _PixelStep(data, settings) if settings.profile.pixels.enabled else None
         result = deidentify_part10(
-            data, plan, pseud, build_cleaner, settings.method, crosswalk=settings.crosswalk
+            data,
+            plan,
+            pseud,
+            build_cleaner,
+            settings.method,
+            crosswalk=settings.crosswalk,
+            pixel_hook=step,
         )
         relpath, note = _write(result.relpath, result.data, settings)
         if result.normalised:
             note = ", ".join(filter(None, ["normalised through pydicom", note]))
+        pixels = getattr(step, "result", None)
+        if result.pixel_edit is not None and result.pixel_edit.note:
+            note = ", ".join(filter(None, [note, result.pixel_edit.note]))
         return FileResult(
             name,
             FileStatus.OK,
@@ -95,6 +154,20 @@ def process_file(
             transfer_syntax=result.transfer_syntax,
             journal_key=journal_key,
             crosswalk=tuple(result.crosswalk),
+            pixels=getattr(pixels, "status", ""),
+            pixel_boxes=len(result.pixel_edit.boxes) if result.pixel_edit else 0,
+            ocr_seconds=round(float(getattr(pixels, "ocr_seconds", 0.0)), 4),
+            review=_save_review(getattr(pixels, "review", None), journal_key, settings),
+        )
+    except PixelReviewError as exc:
+        return FileResult(
+            name,
+            FileStatus.QUARANTINED,
+            reason=str(exc),
+            reason_code="pixel-review",
+            journal_key=journal_key,
+            pixels="sequestered",
+            review=_save_review(exc.review, journal_key, settings),
         )
     except ImageDeidError as exc:
         status, code = _outcome(exc)

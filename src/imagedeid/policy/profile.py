@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from imagedeid.errors import PolicyError
-from imagedeid.model import Action, DateMode, Option
+from imagedeid.model import Action, DateMode, Option, PixelMode, PixelScope, PixelSettings
 from imagedeid.policy.dictionary import all_keywords, keyword_of, tag_for_keyword
 from imagedeid.policy.table import TABLE_EDITION
 
@@ -57,7 +57,20 @@ _ALLOWED_KEYS = {
     "remove-options",
     "dates",
     "overrides",
+    "pixels",
 }
+# Clean Pixel Data is not a column of Table E.1-1: it is named like an option in
+# add-options / remove-options, and set in detail under `pixels:`.
+CLEAN_PIXEL_DATA = "clean-pixel-data"
+_PIXEL_KEYS = {
+    "mode",
+    "engine",
+    "scope",
+    "all-frames-up-to",
+    "known-regions",
+    "ultrasound-bands",
+}
+OCR_ENGINES = ("rapidocr", "tesseract")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
 
 
@@ -78,6 +91,7 @@ class Profile:
     date_mode: DateMode
     overrides: tuple[Override, ...] = ()
     extends: str = ""
+    pixels: PixelSettings = field(default_factory=PixelSettings)
     content_hash: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -94,8 +108,12 @@ class Profile:
             "version": self.version,
             "description": self.description,
             "extends": self.extends,
-            "options": sorted(OPTION_LABELS[o] for o in self.options),
+            "options": sorted(
+                [OPTION_LABELS[o] for o in self.options]
+                + ([CLEAN_PIXEL_DATA] if self.pixels.enabled else [])
+            ),
             "dates": self.date_mode.value,
+            "pixels": _pixels_dict(self.pixels),
             "overrides": [
                 {
                     "keyword": o.keyword,
@@ -132,6 +150,17 @@ def _check_dates(options: frozenset[Option], mode: DateMode, pid: str) -> None:
         )
 
 
+def _pixels_dict(p: PixelSettings) -> dict[str, Any]:
+    return {
+        "mode": p.mode.value,
+        "engine": p.engine,
+        "scope": p.scope.value,
+        "all-frames-up-to": p.all_frames_up_to,
+        "known-regions": p.known_regions,
+        "ultrasound-bands": p.ultrasound_bands,
+    }
+
+
 def _hash(profile: Profile) -> str:
     canonical = {
         "schema": PROFILE_SCHEMA_VERSION,
@@ -141,6 +170,7 @@ def _hash(profile: Profile) -> str:
         "options": sorted(o.value for o in profile.options),
         "dates": profile.date_mode.value,
         "overrides": [[o.tag, o.action.value, o.because] for o in profile.overrides],
+        "pixels": _pixels_dict(profile.pixels),
     }
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()
@@ -157,6 +187,8 @@ _RESEARCH_OPTIONS = frozenset(
     }
 )
 
+_CLEAN_PIXELS = PixelSettings(mode=PixelMode.ALL_TEXT)
+
 BUILTIN_PROFILES: dict[str, Profile] = {
     "basic": Profile(
         id="basic",
@@ -171,10 +203,12 @@ BUILTIN_PROFILES: dict[str, Profile] = {
         description=(
             "Basic profile plus Retain Longitudinal Temporal Information (Modified Dates: "
             "one keyed shift per patient), Retain Patient Characteristics, Retain Safe "
-            "Private, Clean Descriptors, Clean Structured Content and Clean Graphics."
+            "Private, Clean Descriptors, Clean Structured Content, Clean Graphics and "
+            "Clean Pixel Data (burned-in text found by OCR and known regions is masked)."
         ),
         options=_RESEARCH_OPTIONS,
         date_mode=DateMode.SHIFT,
+        pixels=_CLEAN_PIXELS,
     ),
     "safe-harbor": Profile(
         id="safe-harbor",
@@ -182,10 +216,11 @@ BUILTIN_PROFILES: dict[str, Profile] = {
         description=(
             "HIPAA Safe Harbor: the research options, but only the year of any date is "
             "kept (times are zeroed) and ages over 89 become 090Y; none of the 18 "
-            "identifiers is retained."
+            "identifiers is retained, in the header or burned into the pixels."
         ),
         options=_RESEARCH_OPTIONS,
         date_mode=DateMode.YEAR,
+        pixels=_CLEAN_PIXELS,
     ),
 }
 DEFAULT_PROFILE = "research"
@@ -233,10 +268,16 @@ def parse_profile(text: str, source: str) -> Profile:
     except PolicyError as exc:
         raise PolicyError(f"{source}: profile {pid!r}: extends: {exc}") from None
     options = set(base.options) if base else set()
+    clean_pixels = base.pixels.enabled if base else False
     if "options" in doc:
         options = set(_options(doc["options"], source, "options"))
+        clean_pixels = CLEAN_PIXEL_DATA in doc["options"]
     options |= set(_options(doc.get("add-options", []), source, "add-options"))
     options -= set(_options(doc.get("remove-options", []), source, "remove-options"))
+    clean_pixels = (clean_pixels or CLEAN_PIXEL_DATA in doc.get("add-options", [])) and (
+        CLEAN_PIXEL_DATA not in doc.get("remove-options", [])
+    )
+    pixels = _pixels(doc.get("pixels"), base, clean_pixels, source)
     dates = _date_mode(doc, base, options, source)
     inherited = base.overrides if base else ()
     overrides = _overrides(doc.get("overrides", []), source)
@@ -249,6 +290,61 @@ def parse_profile(text: str, source: str) -> Profile:
         date_mode=dates,
         overrides=tuple(o for o in inherited if o.tag not in replaced) + overrides,
         extends=base.id if base else "",
+        pixels=pixels,
+    )
+
+
+def _pixels(raw: Any, base: Profile | None, enabled: bool, source: str) -> PixelSettings:
+    inherited = base.pixels if base and base.pixels.enabled else PixelSettings()
+    mode = inherited.mode if enabled else PixelMode.OFF
+    if enabled and mode is PixelMode.OFF:
+        mode = PixelMode.ALL_TEXT
+    if raw is None:
+        return PixelSettings(
+            mode,
+            inherited.engine,
+            inherited.scope,
+            inherited.all_frames_up_to,
+            inherited.known_regions,
+            inherited.ultrasound_bands,
+        )
+    where = f"{source}: pixels"
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where} must be a mapping (mode, engine, scope, ...)")
+    for key in raw:
+        if key not in _PIXEL_KEYS:
+            raise PolicyError(f"{where}: unknown key {key!r}{_suggest(str(key), _PIXEL_KEYS)}")
+    merged = {**_pixels_dict(inherited), **raw}
+    if "mode" not in raw:
+        merged["mode"] = mode.value
+    try:
+        pmode = PixelMode(merged["mode"])
+        scope = PixelScope(merged["scope"])
+    except ValueError:
+        raise PolicyError(
+            f"{where}: mode is one of {', '.join(m.value for m in PixelMode)}; "
+            f"scope is one of {', '.join(s.value for s in PixelScope)}"
+        ) from None
+    engine = merged["engine"]
+    if engine not in OCR_ENGINES:
+        raise PolicyError(
+            f"{where}: engine {engine!r} is not an OCR engine{_suggest(str(engine), OCR_ENGINES)}"
+            f"; choose one of {', '.join(OCR_ENGINES)}"
+        )
+    frames = merged["all-frames-up-to"]
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+        raise PolicyError(f"{where}: all-frames-up-to must be a whole number >= 1")
+    flags = {k: merged[k] for k in ("known-regions", "ultrasound-bands")}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise PolicyError(f"{where}: {key} must be true or false")
+    return PixelSettings(
+        pmode,
+        str(engine),
+        scope,
+        frames,
+        bool(flags["known-regions"]),
+        bool(flags["ultrasound-bands"]),
     )
 
 
@@ -257,9 +353,12 @@ def _options(raw: Any, source: str, key: str) -> list[Option]:
         raise PolicyError(f"{source}: {key!r} must be a list of option names")
     out = []
     for name in raw:
+        if name == CLEAN_PIXEL_DATA:
+            continue
         if name not in OPTION_NAMES:
             raise PolicyError(
-                f"{source}: {key}: unknown option {name!r}{_suggest(str(name), OPTION_NAMES)}"
+                f"{source}: {key}: unknown option {name!r}"
+                + _suggest(str(name), [*OPTION_NAMES, CLEAN_PIXEL_DATA])
             )
         out.append(OPTION_NAMES[name])
     return out

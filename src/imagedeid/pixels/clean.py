@@ -1,0 +1,313 @@
+"""Clean Pixel Data for one file: decide, decode, detect, mask, re-encode, verify.
+
+Pure: the input's bytes, a header lookup, the file's text cleaner and the settings go
+in; a PixelEdit (or None: pixels stay byte-identical) and a review record come out.
+Anything uncertain raises PixelReviewError, and the file is sequestered, never
+released unredacted.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom import Dataset
+
+from imagedeid.errors import BackendUnavailableError, PixelReviewError
+from imagedeid.model import (
+    HeaderLookup,
+    PixelEdit,
+    PixelMode,
+    PixelSettings,
+    TextBox,
+    TextCleaner,
+)
+from imagedeid.pixels import thumbnail
+from imagedeid.pixels.codec import Decoded, decode, decode_encoded, display_frames, encode_like
+from imagedeid.pixels.decide import decide
+from imagedeid.pixels.masking import MaskSet, complement, darkest_palette_index, fill_value
+from imagedeid.pixels.ocr import OcrEngine, OcrText, load_engine
+from imagedeid.pixels.phi import is_phi
+from imagedeid.pixels.views import ocr_views
+from imagedeid.policy.regions import known_regions, needed_keywords
+
+MAX_ROUNDS = 3  # OCR passes over the masked image before giving up
+MIN_TEXT_SIDE = 8  # an image narrower than this cannot hold a legible character
+
+
+@dataclass(frozen=True)
+class Review:
+    """Thumbnails for the review page (PNG bytes). ``before`` shows original pixels."""
+
+    before: bytes
+    after: bytes | None
+    boxes: int
+    frames: int
+
+
+@dataclass(frozen=True)
+class PixelResult:
+    edit: PixelEdit | None
+    status: str  # "not-examined" | "no-pixel-data" | "no-text" | "redacted"
+    review: Review | None = None
+    ocr_seconds: float = 0.0
+    images_read: int = 0
+
+
+@dataclass
+class _Run:
+    engine: OcrEngine
+    settings: PixelSettings
+    cleaner: TextCleaner
+    diagnostic: list[tuple[int, int, int, int]]
+    rows: int
+    seconds: float = 0.0
+    images: int = 0
+    text_outside: int = 0
+
+    def read(self, image: np.ndarray) -> list[OcrText]:
+        start = time.perf_counter()
+        words = self.engine.read(image)
+        self.seconds += time.perf_counter() - start
+        self.images += 1
+        return words
+
+    def must_mask(self, word: OcrText) -> tuple[bool, str]:
+        if not _plausible(word, self.rows):
+            return False, ""
+        if is_phi(word.text, self.cleaner):
+            return True, "phi"
+        inside = _inside_any(word, self.diagnostic)
+        if not inside:
+            self.text_outside += 1
+        if self.settings.mode is PixelMode.ALL_TEXT and not inside:
+            return True, "text"
+        return False, ""
+
+
+def clean_pixels(
+    data: bytes,
+    header: HeaderLookup,
+    cleaner: TextCleaner,
+    settings: PixelSettings,
+    *,
+    threads: int = 0,
+    review: bool = True,
+) -> PixelResult:
+    decision = decide(header, settings)
+    if not decision.examine:
+        return PixelResult(None, "not-examined")
+    ds = _read(data)
+    if "PixelData" not in ds:
+        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+            raise PixelReviewError("float pixel data is not examined for burned-in text yet")
+        return PixelResult(None, "no-pixel-data")
+    if min(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)) < MIN_TEXT_SIDE:
+        if decision.flagged:
+            raise PixelReviewError("BurnedInAnnotation is YES on an image too small to read")
+        return PixelResult(None, "too-small-for-text")
+    try:
+        decoded = decode(ds)
+        display = np.stack(list(display_frames(decoded, ds)))
+    except BackendUnavailableError as exc:
+        raise PixelReviewError(f"pixel data cannot be examined: {exc}") from None
+    except Exception as exc:  # codec plugins raise many types
+        raise PixelReviewError(
+            f"pixel data cannot be decoded for examination ({type(exc).__name__})"
+        ) from None
+    try:
+        engine = load_engine(settings.engine, threads)
+    except BackendUnavailableError as exc:
+        raise PixelReviewError(f"burned-in text cannot be checked: {exc}") from None
+    n, rows, cols = decoded.frames.shape[:3]
+    run = _Run(engine, settings, cleaner, _ultrasound_regions(ds), rows)
+    masks = MaskSet(n, rows, cols)
+    _detect(run, display, masks)
+    if settings.known_regions:
+        for region in known_regions(_region_header(ds)):
+            # CTP blanks x..x+w and y..y+h inclusive: one pixel more each way than w x h.
+            masks.add(
+                TextBox(
+                    region.x,
+                    region.y,
+                    region.w + 1,
+                    region.h + 1,
+                    None,
+                    region.rule,
+                    "known-region",
+                )
+            )
+    band = settings.mode is PixelMode.ALL_TEXT and settings.ultrasound_bands and run.diagnostic
+    if band and (run.text_outside or decision.flagged):
+        for x, y, w, h in complement(run.diagnostic, rows, cols):
+            masks.add(TextBox(x, y, w, h, None, "ultrasound-regions", "outside-ultrasound-regions"))
+    if not masks:
+        if decision.flagged:
+            raise PixelReviewError(
+                "BurnedInAnnotation is YES but no burned-in text was found: review the file",
+                _review(display, (), None, review),
+            )
+        return PixelResult(None, "no-text", None, run.seconds, run.images)
+    fill = _fill(decoded.frames, decoded.photometric, ds)
+    masked = masks.apply(decoded.frames, fill)
+    for _round in range(MAX_ROUNDS):
+        masked_display = np.stack(list(display_frames(_like(decoded, masked), ds)))
+        if not _verify(run, masked_display, masks):
+            break
+        masked = masks.apply(decoded.frames, fill)
+    else:
+        raise PixelReviewError(
+            f"text is still found after {MAX_ROUNDS} rounds of masking: review the file",
+            _review(display, masks.boxes, masked_display, review),
+        )
+    try:
+        encoded = encode_like(ds, decoded, masked)
+        again = decode_encoded(ds, encoded)
+    except Exception as exc:
+        raise PixelReviewError(
+            f"the masked pixel data cannot be re-encoded ({type(exc).__name__})"
+        ) from None
+    if again.shape != masked.shape or not np.array_equal(again, masked):
+        raise PixelReviewError("the re-encoded pixel data does not decode to the masked image")
+    attributes = dict(encoded.attributes)
+    attributes["BurnedInAnnotation"] = "NO"
+    boxes = tuple(masks.boxes)
+    edit = PixelEdit(
+        encoded.value,
+        encoded.encapsulated,
+        encoded.transfer_syntax,
+        tuple(sorted(attributes.items())),
+        boxes,
+        encoded.note,
+    )
+    return PixelResult(
+        edit, "redacted", _review(display, boxes, masked_display, review), run.seconds, run.images
+    )
+
+
+def _read(data: bytes) -> Dataset:
+    import pydicom
+
+    try:
+        return pydicom.dcmread(io.BytesIO(data), force=True)
+    except Exception as exc:
+        raise PixelReviewError(
+            f"pydicom cannot read the file's pixel module ({type(exc).__name__})"
+        ) from None
+
+
+def _plausible(word: OcrText, rows: int) -> bool:
+    """Not a text line: a box taller than 15% of the image (and 24 px) read as a single
+    character or with a weak score. The text detector reports such boxes over anatomy
+    and over the edge of a masked band; real large captions read as words, confidently."""
+    tall = word.h > max(0.15 * rows, 24)
+    return not (tall and (len(word.text.strip()) < 2 or word.score < 0.8))
+
+
+def _pad(word: OcrText) -> tuple[int, int, int, int]:
+    p = max(2, round(0.25 * min(word.h, 40)))
+    return word.x - p, word.y - p, word.w + 2 * p, word.h + 2 * p
+
+
+def _inside_any(word: OcrText, regions: list[tuple[int, int, int, int]]) -> bool:
+    return any(
+        x <= word.x and y <= word.y and word.x + word.w <= x + w and word.y + word.h <= y + h
+        for x, y, w, h in regions
+    )
+
+
+def _detect(run: _Run, display: np.ndarray, masks: MaskSet) -> None:
+    for _frame, image in ocr_views(display, run.settings.all_frames_up_to):
+        for word in run.read(image):
+            mask, reason = run.must_mask(word)
+            if mask:
+                # Masked on every frame: burned-in text sits in a fixed place, and one
+                # frame where OCR misses a word must not release it.
+                masks.add(TextBox(*_pad(word), None, "ocr:" + run.engine.name, reason))
+
+
+def _verify(run: _Run, display: np.ndarray, masks: MaskSet) -> bool:
+    """OCR the masked image; True when something still had to be masked."""
+    found = False
+    for _frame, image in ocr_views(display, run.settings.all_frames_up_to):
+        for word in run.read(image):
+            in_mask = masks.covered(word.x, word.y, word.w, word.h, None) > 0.5
+            mask, reason = run.must_mask(word)
+            if in_mask or mask:
+                masks.add(TextBox(*_pad(word), None, "ocr:" + run.engine.name, reason or "text"))
+                found = True
+    return found
+
+
+def _like(decoded: Decoded, frames: np.ndarray) -> Decoded:
+    from dataclasses import replace
+
+    return replace(decoded, frames=frames)
+
+
+def _ultrasound_regions(ds: Dataset) -> list[tuple[int, int, int, int]]:
+    regions = []
+    for item in getattr(ds, "SequenceOfUltrasoundRegions", None) or []:
+        try:
+            x0, y0 = int(item.RegionLocationMinX0), int(item.RegionLocationMinY0)
+            x1, y1 = int(item.RegionLocationMaxX1), int(item.RegionLocationMaxY1)
+        except (AttributeError, TypeError, ValueError):
+            continue
+        if x1 >= x0 and y1 >= y0:
+            regions.append((x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+    return regions
+
+
+def _region_header(ds: Dataset) -> dict[str, str]:
+    out = {}
+    for keyword in needed_keywords():
+        try:
+            if "," in keyword:
+                group, element = keyword.split(",")
+                elem = ds.get((int(group, 16), int(element, 16)))
+                value = None if elem is None else elem.value
+            else:
+                value = getattr(ds, keyword, None)
+                if value is None and "file_meta" in dir(ds):  # group 0002, e.g. the
+                    value = getattr(ds.file_meta, keyword, None)  # implementation version
+        except Exception:  # an unreadable value is a missing one for a region condition
+            continue
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            out[keyword] = "\\".join(str(v) for v in value)
+        elif isinstance(value, bytes):
+            out[keyword] = value.decode("latin-1", "replace")
+        else:
+            out[keyword] = str(value)
+    return out
+
+
+def _fill(frames: np.ndarray, photometric: str, ds: Dataset) -> np.ndarray:
+    if photometric.upper() == "PALETTE COLOR":
+        from pydicom.pixels.processing import apply_color_lut
+
+        entries = int(ds.RedPaletteColorLookupTableDescriptor[0]) or 65536
+        first = int(ds.RedPaletteColorLookupTableDescriptor[1])
+        index = np.arange(first, first + entries, dtype=frames.dtype)
+        lut = apply_color_lut(index, ds)
+        return np.array(first + darkest_palette_index(lut), dtype=frames.dtype)
+    return fill_value(frames, photometric)
+
+
+def _review(
+    before: np.ndarray,
+    boxes: tuple[TextBox, ...] | list[TextBox],
+    after: np.ndarray | None,
+    wanted: bool,
+) -> Review | None:
+    if not wanted:
+        return None
+    return Review(
+        thumbnail.render(before[0], boxes),
+        thumbnail.render(after[0], ()) if after is not None else None,
+        len(boxes),
+        int(before.shape[0]),
+    )
