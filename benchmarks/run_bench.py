@@ -114,6 +114,8 @@ def prepare_imagedeid(paths: Paths, out_dir: Path, workers: int) -> list[str]:
         str(paths.key),
         "--workers",
         str(workers),
+        "--profile",  # research without Clean Pixel Data: the peers do no pixel work
+        str(REPO / "benchmarks" / "profiles" / "research-headers.yaml"),
     ]
 
 
