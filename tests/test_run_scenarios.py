@@ -503,3 +503,19 @@ def test_usage_error_leaves_nothing_in_output(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="missing"):
         run_api([src, tmp_path / "missing"], tmp_path / "out", key)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+
+
+def test_shifted_date_equal_to_another_original_date_is_not_a_leak(tmp_path: Path) -> None:
+    """A study date shifted onto the very day of another date in the file (a prior exam,
+    an instance creation date years before) is the engine's own output."""
+    key = write_key(tmp_path / "k.key", b"shift-coincidence-key-0123456789")
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "a.dcm").write_bytes(to_bytes(make_instance(3)))
+    imagedeid.deidentify([first], tmp_path / "o1", key_file=key, workers=1, environ={})
+    shifted = pydicom.dcmread(next((tmp_path / "o1").rglob("*.dcm"))).StudyDate
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "a.dcm").write_bytes(to_bytes(make_instance(3, InstanceCreationDate=shifted)))
+    summary = imagedeid.deidentify([second], tmp_path / "o2", key_file=key, workers=1, environ={})
+    assert summary.counts == {"ok": 1}

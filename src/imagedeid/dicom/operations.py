@@ -148,6 +148,9 @@ def clean(el: Elem, vr: str, ctx: Ctx, path: Path, rid: str) -> None:
             el.set_value(b"")
             ctx.note(path, tag, "zero", rid + "+imagedeid/unreadable-date")
             return
+        for part in parts:  # a shifted date that happens to equal another original
+            if part:  # date of the file is this engine's output, not a leak
+                ctx.made(part)
         new = "\\".join(p or "" for p in parts)
         op = f"date-{ctx.mode.value}"
     elif vr == "TM":
