@@ -82,6 +82,25 @@ def _inject(ds: Dataset, patient: int, study: int) -> list[str]:
     ]
 
 
+def _burned_in_ultrasound(patient: int) -> Dataset:
+    """pydicom's palette ultrasound with the demo patient's name and MRN drawn on top."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    ds = pydicom.dcmread(get_testdata_file("examples_palette.dcm"))
+    name, mrn, _birth, _address = PATIENTS[patient]
+    pixels = np.array(ds.pixel_array)
+    pil = Image.fromarray(pixels)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 16)
+    # the palette index that displays brightest, so the text is legible
+    colours = pydicom.pixels.apply_color_lut(np.arange(256, dtype=np.uint8), ds)
+    brightest = int(np.argmax(colours.astype(np.int64).sum(axis=1)))
+    text = f"{name.replace('^', ', ')}  {mrn}"
+    ImageDraw.Draw(pil).text((300, 300), text, fill=brightest, font=font)
+    ds.PixelData = np.asarray(pil).astype(pixels.dtype).tobytes()
+    return ds
+
+
 def build() -> tuple[Path, set[str]]:
     shutil.rmtree(DEMO, ignore_errors=True)
     src = DEMO / "input"
@@ -98,6 +117,11 @@ def build() -> tuple[Path, set[str]]:
             folder = src / PATIENTS[patient][0].replace("^", "_") / f"exam{study % 2 + 1}"
             folder.mkdir(parents=True, exist_ok=True)
             ds.save_as(folder / template, enforce_file_format=True)
+        us = _burned_in_ultrasound(patient)
+        us.SOPInstanceUID = generate_uid(entropy_srcs=[us.SOPInstanceUID, str(patient)])
+        us.file_meta.MediaStorageSOPInstanceUID = us.SOPInstanceUID
+        secrets.update(_inject(us, patient, 0))
+        us.save_as(src / PATIENTS[patient][0].replace("^", "_") / "exam1" / "us_burned_in.dcm")
     (src / "README.txt").write_text("not a DICOM file: reported and skipped\n")
     return src, secrets
 
@@ -127,12 +151,33 @@ def main() -> int:
     print(f"\n{len(outputs)} files written under {out}")
     print(f"report: {DEMO / 'output.imagedeid' / 'report.json'} (counts: {report['counts']})")
     print(f"injected identifying strings found in output bytes: {leaks}")
+    readable = _burned_in_readable(outputs, secrets)
+    print(f"burned-in identifying strings Tesseract can still read in the images: {readable}")
+    leaks += readable
     print(f"exit code {rc}: 1 because README.txt is not DICOM and is reported, not copied")
     print(
         f"\nsee what would be done to one file:  .venv/bin/imagedeid plan "
         f"{next(src.rglob('CT_small.dcm')).relative_to(ROOT)}"
     )
     return 0 if leaks == 0 and outputs else 1
+
+
+def _burned_in_readable(outputs: list[Path], secrets: set[str]) -> int:
+    """OCR every released ultrasound with Tesseract (imagedeid masked with rapidocr)."""
+    import numpy as np
+
+    from imagedeid.pixels.ocr import load_engine
+
+    engine = load_engine("tesseract")
+    found = 0
+    for path in outputs:
+        ds = pydicom.dcmread(path)
+        if ds.get("Modality") != "US":
+            continue
+        img = np.asarray(pydicom.pixels.apply_color_lut(ds.pixel_array, ds) >> 8, np.uint8)
+        text = " ".join(w.text for w in engine.read(img)).lower()
+        found += sum(1 for s in secrets if len(s) > 4 and s.lower() in text)
+    return found
 
 
 if __name__ == "__main__":
