@@ -194,3 +194,17 @@ def test_import_imagedeid_loads_no_ocr_engine() -> None:
         "print(bad); sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_plan_says_whether_pixels_would_be_examined(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from builders import make_instance, to_bytes
+
+    from imagedeid.api import pixel_plan
+
+    ct = tmp_path / "ct.dcm"
+    ct.write_bytes(to_bytes(make_instance(1)))  # ORIGINAL CT flagged NO
+    us = tmp_path / "us.dcm"
+    us.write_bytes(to_bytes(make_instance(1, modality="US", BurnedInAnnotation="NO")))
+    assert "not examined" in pixel_plan(ct)
+    assert "examined for burned-in text" in pixel_plan(us)
+    assert "untouched" in pixel_plan(us, profile="basic")

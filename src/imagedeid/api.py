@@ -153,6 +153,37 @@ def plan_file(path: PathLike, profile: str | Profile = DEFAULT_PROFILE) -> list[
     return list(result.records or [])
 
 
+def pixel_plan(path: PathLike, profile: str | Profile = DEFAULT_PROFILE) -> str:
+    """What Clean Pixel Data would do with one file's pixels, and why (from its header)."""
+    import pydicom
+
+    from imagedeid.pixels.decide import decide
+
+    prof = load_profile(profile)
+    if not prof.pixels.enabled:
+        return f"pixel data untouched: profile {prof.label} does not clean pixel data"
+    try:
+        ds = pydicom.dcmread(Path(path), stop_before_pixels=True, force=True)
+    except Exception as exc:  # pydicom raises many types for broken input
+        raise InputError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    if "SOPClassUID" not in ds and "MediaStorageSOPClassUID" in ds.file_meta:
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+
+    def header(keyword: str) -> str | None:
+        value = ds.get(keyword)
+        if value is None:
+            return None
+        return (
+            "\\".join(map(str, value))
+            if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
+            else str(value)
+        )
+
+    decision = decide(header, prof.pixels)
+    verb = "examined for burned-in text" if decision.examine else "not examined"
+    return f"pixel data {verb} ({decision.reason}); mode {prof.pixels.mode.value}"
+
+
 def reidentify(pseudonym: str, crosswalk: PathLike, key_file: PathLike) -> list[tuple[str, str]]:
     """Look a pseudonym up in the encrypted crosswalk: (kind, original) pairs."""
     if not Path(crosswalk).is_file():

@@ -229,6 +229,7 @@ def _cmd_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"{r.path:<{width}}  {r.keyword or '(private)':<36} {r.action:<16} {r.rule}")
     tally = Counter(r.action for r in records)
     print(f"{len(records)} attributes: " + ", ".join(f"{n} {a}" for a, n in tally.most_common()))
+    print(api.pixel_plan(args.file, profile=args.profile))
     return EXIT_OK
 
 
