@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test lint typecheck layers unit bench clean
+.PHONY: setup system-deps demo test lint typecheck layers unit bench bench-pixels clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -46,8 +46,13 @@ unit: setup system-deps
 test: lint typecheck layers unit
 
 bench: setup
-	bash benchmarks/setup_peers.sh
+	PRESIDIO=0 bash benchmarks/setup_peers.sh
 	$(PY) benchmarks/run_bench.py
+
+# Clean Pixel Data: synthetic + real burned-in files, side by side with Presidio.
+bench-pixels: setup system-deps
+	PRESIDIO_ONLY=1 bash benchmarks/setup_peers.sh
+	$(PY) benchmarks/run_pixel_bench.py
 
 clean:
 	rm -rf $(VENV) demo build .pytest_cache .mypy_cache .ruff_cache

@@ -207,16 +207,22 @@ def test_cine_text_on_some_frames_is_masked_on_every_frame(tmp_path: Path) -> No
     assert PATIENT[0].lower() not in text.lower() and BURNED_MRN not in text
 
 
-def test_known_vendor_region_is_masked_without_ocr_finding_text(tmp_path: Path) -> None:
+def test_known_vendor_region_is_masked_whole_once_text_is_seen_in_it(tmp_path: Path) -> None:
     # CTP library: ManufacturerModelName contains "EPIQ" and Rows 600 -> (0, 0, 1024, 49).
-    pixels = draw((600, 800), [])
-    pixels[:49, :] = 90  # a plain grey band: no text for OCR to find
+    pixels = draw((600, 800), [(700, 12, "2D")])  # a technical label: not PHI by itself
+    pixels[:49, :60] = 90  # a grey patch, no text: masked only because the region is
     src = instance(pixels, Manufacturer="Philips", ManufacturerModelName="EPIQ 7G")
-    _summary, res = run(tmp_path, {"epiq.dcm": src})
-    out = output(tmp_path, res["epiq.dcm"])
-    after = out.pixel_array
+    profile = replace(RESEARCH, id="phi-only", pixels=PixelSettings(PixelMode.PHI_TEXT))
+    _summary, res = run(tmp_path, {"epiq.dcm": src}, profile)
+    after = output(tmp_path, res["epiq.dcm"]).pixel_array
     assert (after[:50, :] == 0).all()
     assert np.array_equal(after[60:], pixels[60:])
+
+
+def test_known_vendor_region_leaves_a_text_free_image_byte_identical(tmp_path: Path) -> None:
+    src = instance(draw((600, 800), []), Manufacturer="Philips", ManufacturerModelName="EPIQ")
+    _summary, res = run(tmp_path, {"epiq.dcm": src})
+    assert output(tmp_path, res["epiq.dcm"]).PixelData == src.PixelData
 
 
 def test_review_page_shows_thumbnails_by_input_id_and_no_paths(tmp_path: Path) -> None:
@@ -235,7 +241,7 @@ class _Stubborn:
 
     name = "stubborn"
 
-    def read(self, image: np.ndarray) -> list[OcrText]:
+    def read(self, image: np.ndarray, wanted: object = None) -> list[OcrText]:
         return [OcrText(10, 10, 120, 20, "PEMBERTON", 0.99)]
 
 

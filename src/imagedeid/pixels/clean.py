@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom import Dataset
@@ -31,7 +31,7 @@ from imagedeid.pixels.masking import MaskSet, complement, darkest_palette_index,
 from imagedeid.pixels.ocr import OcrEngine, OcrText, load_engine
 from imagedeid.pixels.phi import is_phi
 from imagedeid.pixels.views import ocr_views
-from imagedeid.policy.regions import known_regions, needed_keywords
+from imagedeid.policy.regions import Region, known_regions, needed_keywords
 
 MAX_ROUNDS = 3  # OCR passes over the masked image before giving up
 MIN_TEXT_SIDE = 8  # an image narrower than this cannot hold a legible character
@@ -66,10 +66,23 @@ class _Run:
     seconds: float = 0.0
     images: int = 0
     text_outside: int = 0
+    seen: list[tuple[int, int, int, int]] = field(default_factory=list)  # plausible text
 
-    def read(self, image: np.ndarray) -> list[OcrText]:
+    def read(self, image: np.ndarray, masks: MaskSet | None = None) -> list[OcrText]:
+        def wanted(x: int, y: int, w: int, h: int) -> bool:
+            """Read a box only where its text decides something: inside a diagnostic
+            area, in phi-text mode, for a tall box, or on a mask (edge or real text?)."""
+            if self.settings.mode is not PixelMode.ALL_TEXT or h > 0.15 * self.rows:
+                return True
+            if masks is not None and masks.covered(x, y, w, h, None) > 0.5:
+                return True
+            return any(
+                rx <= x and ry <= y and x + w <= rx + rw and y + h <= ry + rh
+                for rx, ry, rw, rh in self.diagnostic
+            )
+
         start = time.perf_counter()
-        words = self.engine.read(image)
+        words = self.engine.read(image, wanted)
         self.seconds += time.perf_counter() - start
         self.images += 1
         return words
@@ -77,7 +90,11 @@ class _Run:
     def must_mask(self, word: OcrText) -> tuple[bool, str]:
         if not _plausible(word, self.rows):
             return False, ""
-        if is_phi(word.text, self.cleaner):
+        self.seen.append((word.x, word.y, word.w, word.h))
+        if word.text is None:  # not read: masked in all-text mode whatever it says
+            self.text_outside += 1
+            return True, "text"
+        if is_phi(word.text or "", self.cleaner):
             return True, "phi"
         inside = _inside_any(word, self.diagnostic)
         if not inside:
@@ -126,7 +143,12 @@ def clean_pixels(
     masks = MaskSet(n, rows, cols)
     _detect(run, display, masks)
     if settings.known_regions:
+        # A vendor region is masked whole once OCR sees text in it (or the header flags
+        # burned-in text): it catches what OCR misses there, and a text-free image stays
+        # byte-identical.
         for region in known_regions(_region_header(ds)):
+            if not (decision.flagged or _overlaps_any(region, run.seen)):
+                continue
             # CTP blanks x..x+w and y..y+h inclusive: one pixel more each way than w x h.
             masks.add(
                 TextBox(
@@ -203,7 +225,22 @@ def _plausible(word: OcrText, rows: int) -> bool:
     character or with a weak score. The text detector reports such boxes over anatomy
     and over the edge of a masked band; real large captions read as words, confidently."""
     tall = word.h > max(0.15 * rows, 24)
-    return not (tall and (len(word.text.strip()) < 2 or word.score < 0.8))
+    text = (word.text or "").strip()
+    return not (tall and (len(text) < 2 or word.score < 0.8))
+
+
+def _overlaps_any(region: Region, boxes: list[tuple[int, int, int, int]]) -> bool:
+    return any(
+        x < region.x + region.w + 1
+        and region.x < x + w
+        and y < region.y + region.h + 1
+        and region.y < y + h
+        for x, y, w, h in boxes
+    )
+
+
+def _readable(word: OcrText) -> bool:
+    return word.score >= 0.5 and sum(ch.isalnum() for ch in word.text or "") >= 2
 
 
 def _pad(word: OcrText) -> tuple[int, int, int, int]:
@@ -232,10 +269,14 @@ def _verify(run: _Run, display: np.ndarray, masks: MaskSet) -> bool:
     """OCR the masked image; True when something still had to be masked."""
     found = False
     for _frame, image in ocr_views(display, run.settings.all_frames_up_to):
-        for word in run.read(image):
-            in_mask = masks.covered(word.x, word.y, word.w, word.h, None) > 0.5
-            mask, reason = run.must_mask(word)
-            if in_mask or mask:
+        for word in run.read(image, masks):
+            if masks.covered(word.x, word.y, word.w, word.h, None) > 0.5:
+                # Mostly on a mask, which is one flat value: the detector outlining the
+                # mask's own edge, unless it reads real characters sticking out of it.
+                mask, reason = _readable(word), "text"
+            else:
+                mask, reason = run.must_mask(word)
+            if mask:
                 masks.add(TextBox(*_pad(word), None, "ocr:" + run.engine.name, reason or "text"))
                 found = True
     return found

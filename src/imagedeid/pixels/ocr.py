@@ -7,6 +7,7 @@ text stays in memory: it decides whether a box is PHI and is never logged or sto
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,21 +19,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class OcrText:
-    """One detected line or word. ``text`` is PHI-bearing: keep it in memory only."""
+    """One detected line or word. ``text`` is PHI-bearing: keep it in memory only.
+    ``text`` is None when the box was detected but not read (see ``OcrEngine.read``)."""
 
     x: int
     y: int
     w: int
     h: int
-    text: str
+    text: str | None
     score: float
+
+
+# (x, y, w, h) -> whether the text in that box must be read
+Wanted = Callable[[int, int, int, int], bool]
 
 
 class OcrEngine(Protocol):
     name: str
 
-    def read(self, image: np.ndarray) -> list[OcrText]:
-        """Every text box the engine detects, whether or not it could read it."""
+    def read(self, image: np.ndarray, wanted: Wanted | None = None) -> list[OcrText]:
+        """Every text box the engine detects, whether or not it could read it. With
+        ``wanted``, an engine that detects and recognises in separate steps may skip
+        recognising boxes for which ``wanted`` is False (their text is None)."""
         ...
 
 

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from imagedeid.pixels.ocr import OcrText
+from imagedeid.pixels.ocr import OcrText, Wanted
 
 
 def is_available() -> tuple[bool, str]:
@@ -29,7 +29,7 @@ class TesseractEngine:
         self._config = "--psm 11 --oem 1"  # sparse text: labels scattered over an image
         self._threads = threads
 
-    def read(self, image: np.ndarray) -> list[OcrText]:
+    def read(self, image: np.ndarray, wanted: Wanted | None = None) -> list[OcrText]:
         import os
 
         import pytesseract
