@@ -27,14 +27,15 @@ from imagedeid.model import (
 from imagedeid.pixels import thumbnail
 from imagedeid.pixels.codec import Decoded, decode, decode_encoded, display_frames, encode_like
 from imagedeid.pixels.decide import decide
+from imagedeid.pixels.display import alternate_frames
 from imagedeid.pixels.masking import MaskSet, complement, darkest_palette_index, fill_value
-from imagedeid.pixels.ocr import OcrEngine, OcrText, load_engine
+from imagedeid.pixels.ocr import OcrEngine, OcrText, Wanted, load_engine
 from imagedeid.pixels.phi import is_phi
 from imagedeid.pixels.views import ocr_views
 from imagedeid.policy.regions import Region, known_regions, needed_keywords
 
 MAX_ROUNDS = 3  # OCR passes over the masked image before giving up
-MIN_TEXT_SIDE = 8  # an image narrower than this cannot hold a legible character
+MIN_TEXT_SIDE = 5  # an image narrower than this cannot hold a legible character
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,14 @@ class _Run:
             )
 
         start = time.perf_counter()
-        words = self.engine.read(image, wanted)
+        words = _tiled(self.engine, image, wanted)
+        self.seconds += time.perf_counter() - start
+        self.images += 1
+        return words
+
+    def read_all(self, image: np.ndarray) -> list[OcrText]:
+        start = time.perf_counter()
+        words = _tiled(self.engine, image, None)
         self.seconds += time.perf_counter() - start
         self.images += 1
         return words
@@ -121,13 +129,16 @@ def clean_pixels(
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise PixelReviewError("float pixel data is not examined for burned-in text yet")
         return PixelResult(None, "no-pixel-data")
-    if min(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)) < MIN_TEXT_SIDE:
+    if not ds.get("Rows") or not ds.get("Columns"):
+        raise PixelReviewError("pixel data without Rows or Columns cannot be examined")
+    if min(int(ds.Rows), int(ds.Columns)) < MIN_TEXT_SIDE:
         if decision.flagged:
             raise PixelReviewError("BurnedInAnnotation is YES on an image too small to read")
         return PixelResult(None, "too-small-for-text")
     try:
         decoded = decode(ds)
         display = np.stack(list(display_frames(decoded, ds)))
+        alternates = alternate_frames(decoded, ds)
     except BackendUnavailableError as exc:
         raise PixelReviewError(f"pixel data cannot be examined: {exc}") from None
     except Exception as exc:  # codec plugins raise many types
@@ -141,7 +152,8 @@ def clean_pixels(
     n, rows, cols = decoded.frames.shape[:3]
     run = _Run(engine, settings, cleaner, _ultrasound_regions(ds), rows)
     masks = MaskSet(n, rows, cols)
-    _detect(run, display, masks)
+    for rendering in (display, *alternates):
+        _detect(run, rendering, masks)
     if settings.known_regions:
         # A vendor region is masked whole once OCR sees text in it (or the header flags
         # burned-in text): it catches what OCR misses there, and a text-free image stays
@@ -165,7 +177,8 @@ def clean_pixels(
     if band and (run.text_outside or decision.flagged):
         for x, y, w, h in complement(run.diagnostic, rows, cols):
             masks.add(TextBox(x, y, w, h, None, "ultrasound-regions", "outside-ultrasound-regions"))
-    if not masks:
+    hidden = _hidden_high_bits(ds)
+    if not masks and not hidden:
         if decision.flagged:
             raise PixelReviewError(
                 "BurnedInAnnotation is YES but no burned-in text was found: review the file",
@@ -175,8 +188,13 @@ def clean_pixels(
     fill = _fill(decoded.frames, decoded.photometric, ds)
     masked = masks.apply(decoded.frames, fill)
     for _round in range(MAX_ROUNDS):
-        masked_display = np.stack(list(display_frames(_like(decoded, masked), ds)))
-        if not _verify(run, masked_display, masks):
+        masked_decoded = _like(decoded, masked)
+        masked_display = np.stack(list(display_frames(masked_decoded, ds)))
+        found = [
+            _verify(run, rendering, masks)
+            for rendering in (masked_display, *alternate_frames(masked_decoded, ds))
+        ]
+        if not any(found):
             break
         masked = masks.apply(decoded.frames, fill)
     else:
@@ -195,6 +213,9 @@ def clean_pixels(
         raise PixelReviewError("the re-encoded pixel data does not decode to the masked image")
     attributes = dict(encoded.attributes)
     attributes["BurnedInAnnotation"] = "NO"
+    note = encoded.note
+    if hidden:  # decoding keeps only the stored bits: re-encoding clears the rest
+        note = "; ".join(filter(None, [note, "bits above BitsStored cleared"]))
     boxes = tuple(masks.boxes)
     edit = PixelEdit(
         encoded.value,
@@ -202,7 +223,7 @@ def clean_pixels(
         encoded.transfer_syntax,
         tuple(sorted(attributes.items())),
         boxes,
-        encoded.note,
+        note,
     )
     return PixelResult(
         edit, "redacted", _review(display, boxes, masked_display, review), run.seconds, run.images
@@ -220,13 +241,64 @@ def _read(data: bytes) -> Dataset:
         ) from None
 
 
+TILE = 2048  # px: larger images are read in overlapping tiles at full resolution
+_OVERLAP = 160
+
+
+def _tiled(engine: OcrEngine, image: np.ndarray, wanted: Wanted | None) -> list[OcrText]:
+    """Read an image in tiles of at most TILE px: the detector finds nothing in a whole
+    3000 px radiograph that it finds in a tile of it, and shrinking the image loses
+    small labels. Tiles overlap by more than a glyph, so every glyph is whole in one."""
+    rows, cols = image.shape[:2]
+    if max(rows, cols) <= TILE:
+        return engine.read(image, wanted)
+    out: list[OcrText] = []
+    step = TILE - _OVERLAP
+    for y in range(0, max(rows - _OVERLAP, 1), step):
+        for x in range(0, max(cols - _OVERLAP, 1), step):
+            tile = image[y : y + TILE, x : x + TILE]
+            shifted = None
+            if wanted is not None:
+                shifted = _shift(wanted, x, y)
+            for w in engine.read(tile, shifted):
+                out.append(OcrText(w.x + x, w.y + y, w.w, w.h, w.text, w.score))
+    return out
+
+
+def _shift(wanted: Wanted, dx: int, dy: int) -> Wanted:
+    return lambda x, y, w, h: wanted(x + dx, y + dy, w, h)
+
+
+_NATIVE_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+_NATIVE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", _NATIVE_BIG_ENDIAN)
+
+
+def _hidden_high_bits(ds: Dataset) -> bool:
+    """Unsigned native data with values in the bits above Bits Stored: viewers ignore
+    them, and old files keep overlay graphics (text, too) there."""
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    try:
+        stored, allocated = int(ds.BitsStored), int(ds.BitsAllocated)
+        signed = int(ds.get("PixelRepresentation", 0) or 0)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    if syntax not in _NATIVE or allocated != 16 or stored >= 16 or signed:
+        return False
+    order = ">u2" if syntax == _NATIVE_BIG_ENDIAN else "<u2"
+    raw = np.frombuffer(ds.PixelData, dtype=order, count=len(ds.PixelData) // 2)
+    return bool((raw >> stored).any())
+
+
 def _plausible(word: OcrText, rows: int) -> bool:
-    """Not a text line: a box taller than 15% of the image (and 24 px) read as a single
-    character or with a weak score. The text detector reports such boxes over anatomy
-    and over the edge of a masked band; real large captions read as words, confidently."""
+    """Not a text line: a blob-shaped box taller than 15% of the image (and 24 px) read
+    as a single character or with a weak score. The text detector reports such boxes
+    over anatomy and over the edge of a masked band; real large captions read as words,
+    confidently. A tall narrow box is a vertical line of text (an X-ray side label),
+    which the recogniser reads poorly: it is always plausible."""
     tall = word.h > max(0.15 * rows, 24)
+    vertical = word.h >= 3 * word.w
     text = (word.text or "").strip()
-    return not (tall and (len(text) < 2 or word.score < 0.8))
+    return vertical or not (tall and (len(text) < 2 or word.score < 0.8))
 
 
 def _overlaps_any(region: Region, boxes: list[tuple[int, int, int, int]]) -> bool:
@@ -269,7 +341,8 @@ def _verify(run: _Run, display: np.ndarray, masks: MaskSet) -> bool:
     """OCR the masked image; True when something still had to be masked."""
     found = False
     for _frame, image in ocr_views(display, run.settings.all_frames_up_to):
-        for word in run.read(image, masks):
+        words = run.read(image, masks) + _small_text_strips(run, image, masks)
+        for word in words:
             if masks.covered(word.x, word.y, word.w, word.h, None) > 0.5:
                 # Mostly on a mask, which is one flat value: the detector outlining the
                 # mask's own edge, unless it reads real characters sticking out of it.
@@ -280,6 +353,30 @@ def _verify(run: _Run, display: np.ndarray, masks: MaskSet) -> bool:
                 masks.add(TextBox(*_pad(word), None, "ocr:" + run.engine.name, reason or "text"))
                 found = True
     return found
+
+
+SMALL_TEXT = 24  # px, padded mask height (text up to ~16 px): re-read at twice the size
+_STRIP_LIMIT = 8  # strips per image and round
+
+
+def _small_text_strips(run: _Run, image: np.ndarray, masks: MaskSet) -> list[OcrText]:
+    """Small text is often found in part (the start of a line): re-read, at twice the
+    size, the full-width band of rows around each small masked line, and report what
+    is found there in image coordinates."""
+    bands: list[tuple[int, int]] = []
+    for box in masks.boxes:
+        if box.h <= SMALL_TEXT and box.source.startswith("ocr:"):
+            y0, y1 = max(box.y - 4, 0), min(box.y + box.h + 4, image.shape[0])
+            if not any(a <= y0 and y1 <= b for a, b in bands):
+                bands.append((y0, y1))
+    out: list[OcrText] = []
+    for y0, y1 in bands[:_STRIP_LIMIT]:
+        strip = np.repeat(np.repeat(image[y0:y1], 2, axis=0), 2, axis=1)
+        for w in run.read_all(strip):  # every box read: strips are small
+            out.append(
+                OcrText(w.x // 2, y0 + w.y // 2, (w.w + 1) // 2, (w.h + 1) // 2, w.text, w.score)
+            )
+    return out
 
 
 def _like(decoded: Decoded, frames: np.ndarray) -> Decoded:

@@ -101,16 +101,74 @@ def _rescale(ds: Dataset) -> tuple[float, float]:
     return slope, intercept
 
 
-def _grey(frame: np.ndarray, ds: Dataset, invert: bool) -> np.ndarray:
+MAX_ALTERNATES = 3
+
+
+def alternate_frames(decoded: Decoded, ds: Dataset) -> list[np.ndarray]:
+    """Other renderings of a grey image that a viewer may show -- the file's other
+    windows, its VOI LUT, the full value range, the window an 8-bit image carries --
+    each as a stack like ``display_frames``. Text legible in only one of them is read."""
+    import numpy as np
+
+    if decoded.photometric not in ("MONOCHROME1", "MONOCHROME2") or not decoded.frames.size:
+        return []
+    invert = decoded.photometric == "MONOCHROME1"
+    first = decoded.frames[0]
+    windows = _windows(ds)
+    raw8 = first.dtype.kind == "u" and _bits_stored(ds, first) <= 8 and _rescale(ds) == (1.0, 0.0)
+    modes: list[object] = []
+    if raw8:
+        modes += windows  # the default shows 8-bit values as stored
+    else:
+        modes += windows[1:]
+        if windows:
+            modes.append("range")
+    if "VOILUTSequence" in ds:
+        modes.append("voi")
+    stacks = []
+    for mode in modes[:MAX_ALTERNATES]:
+        try:
+            stacks.append(np.stack([_grey(f, ds, invert, mode) for f in decoded.frames]))
+        except Exception:  # a malformed VOI LUT: that rendering is skipped
+            continue
+    return stacks
+
+
+def _windows(ds: Dataset) -> list[tuple[float, float]]:
+    try:
+        centers, widths = ds.get("WindowCenter"), ds.get("WindowWidth")
+        if centers is None or widths is None:
+            return []
+        centers = list(centers) if _is_multi(centers) else [centers]
+        widths = list(widths) if _is_multi(widths) else [widths]
+        pairs = [(float(c), float(w)) for c, w in zip(centers, widths, strict=False)]
+    except (TypeError, ValueError):
+        return []
+    return [p for p in pairs if p[1] >= 1]
+
+
+def _grey(frame: np.ndarray, ds: Dataset, invert: bool, mode: object = None) -> np.ndarray:
+    """``mode``: None, the default rendering; a (center, width) window; "range" for the
+    frame's minimum to maximum; "voi" for the file's VOI LUT Sequence."""
     import numpy as np
 
     bits = _bits_stored(ds, frame)
     slope, intercept = _rescale(ds)
-    if frame.dtype.kind == "u" and bits <= 8 and (slope, intercept) == (1.0, 0.0):
+    if mode == "voi":
+        from pydicom.pixels.processing import apply_voi_lut
+
+        values = np.asarray(apply_voi_lut(frame, ds, prefer_lut=True), dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        out = np.zeros(frame.shape, dtype=np.uint8)
+        if high > low:
+            out = np.rint((values - low) / (high - low) * 255).astype(np.uint8)
+    elif (
+        mode is None and frame.dtype.kind == "u" and bits <= 8 and (slope, intercept) == (1.0, 0.0)
+    ):
         out = _scale_bits(frame, bits)
     else:
         values = frame.astype(np.float64) * slope + intercept
-        window = _window(ds)
+        window = _window(ds) if mode is None else (mode if isinstance(mode, tuple) else None)
         if window is not None:  # PS3.3 C.11.2.1.2.1, linear
             center, width = window
             low = center - 0.5 - (width - 1) / 2

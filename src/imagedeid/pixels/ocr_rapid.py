@@ -63,6 +63,8 @@ class RapidOcrEngine:
             "Det.model_path": str(det),
             "Rec.model_path": str(rec),
             "Det.box_thresh": 0.4,
+            # Never shrink: large images come in tiles of at most 2048 px (clean._tiled).
+            "Global.max_side_len": 4096,
             # Upscale only images whose short side is under 480 px (small text needs it);
             # rapidocr's default (736) quadruples the work on a 350 x 800 ultrasound.
             "Det.limit_type": "min",

@@ -16,6 +16,7 @@ _TOKEN = re.compile(r"[^\s:;,/|()\[\]{}<>=*\"'^_]+")
 _EDGE = re.compile(r"^[.\-+~#@!?]+|[.\-~#@!?]+$")
 _PATTERNS = (
     re.compile(r"\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}"),  # dates
+    re.compile(r"\b(\d{4}\s+\d{1,2}\s+\d{1,2}|\d{1,2}\s+\d{1,2}\s+\d{4})\b"),  # 1961 04 19
     re.compile(r"\b\d{1,2}:\d{2}(:\d{2})?\s*(am|pm)?\b", re.I),  # times
     re.compile(r"\d{5,}"),  # MRNs, accession numbers, phone numbers
     re.compile(r"\b[a-z]+\s*,\s*[a-z]+", re.I),  # LAST,FIRST
