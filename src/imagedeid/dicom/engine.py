@@ -214,7 +214,7 @@ def _private(
         scrub(el, entry.vr, ctx, path, "CTP-safe-private:K")
     elif entry.vr in ("DA", "DT"):
         clean(el, entry.vr, ctx, path, "CTP-safe-private:K+imagedeid/date-rule")
-    if el.raw is not None:
+    if el.unchanged:
         ctx.note(path, tag, "keep", "CTP-safe-private:K")
     out.append(el)
 
@@ -255,7 +255,7 @@ def _default(el: Elem, ctx: Ctx, path: Path, top: bool) -> bool:
         return True
     elif vr == "AS":  # ages of 90 years or more become 090Y in every profile
         clean(el, vr, ctx, path, "imagedeid/not-in-table")
-    if el.raw is not None:
+    if el.unchanged:
         ctx.note(path, tag, "keep", "imagedeid/not-in-table:keep")
     return True
 

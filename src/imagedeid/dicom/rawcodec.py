@@ -1,6 +1,6 @@
 """A lean reader and writer of DICOM data sets at the level of raw elements.
 
-Untouched elements keep their original bytes (``Elem.raw``) and are copied as is;
+Untouched elements keep where their original bytes lie and are copied as is;
 pixel data is never decoded; private blocks that are dropped are never decoded.
 Handles explicit and implicit VR little endian, explicit VR big endian and the
 deflated syntax (inflated by the caller). Anything this reader cannot follow
@@ -48,21 +48,16 @@ _BINARY_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "
 _TEXT_LIMIT = {"AE": 64, "AS": 16, "CS": 64, "DA": 32, "DS": 64, "DT": 64, "IS": 48,
                "TM": 64, "UI": 128, "SH": 64, "LO": 256, "PN": 1024}  # fmt: skip
 _LONG_TEXT = frozenset({"LT", "ST", "UT", "UC", "UR"})
-_CHECKED_VRS = frozenset(_BINARY_SIZE) | frozenset(_TEXT_LIMIT) | _LONG_TEXT
 # Control characters a short text value may not hold (ESC starts ISO 2022 code
 # extensions); checked in full on values longer than their VR allows.
 _BAD_SHORT = re.compile(rb"[\x00-\x1a\x1c-\x1f]")
 
 
-def _check_value(tag: int, vr: str, value: memoryview) -> None:
-    """Refuse values that cannot be what their VR says (often a length that swallowed
-    the following elements, whose headers always hold NUL bytes): such a file is not
-    parsed the way its writer meant."""
-    size = _BINARY_SIZE.get(vr)
-    if size is not None:
-        if len(value) % size:
-            raise RawParseError(f"element {tag:08X}: length {len(value)} does not fit VR {vr}")
-        return
+def _check_value(tag: int, vr: str, value: bytes | memoryview) -> None:
+    """Refuse text values that cannot be what their VR says (often a length that
+    swallowed the following elements, whose headers always hold NUL bytes): such a file
+    is not parsed the way its writer meant. The parser calls this only for a value
+    that holds a NUL byte or is longer than its VR allows (binary VRs it checks itself)."""
     raw = bytes(value)
     nul = raw.find(b"\x00")
     if nul >= 0 and raw[nul:].strip(b"\x00 "):  # NUL padding at the end is allowed
@@ -95,9 +90,13 @@ EXPLICIT_BE = Syntax(False, True)
 
 
 class Elem:
-    """One element. ``value`` is bytes for plain values, list of item lists for SQ."""
+    """One element. ``value`` is bytes for plain values, list of item lists for SQ.
 
-    __slots__ = ("items", "raw", "tag", "undefined", "value", "vr")
+    An element read from a file and not changed since keeps where its original
+    encoding lies (``buf[start:end]``); the encoder copies those bytes as they are,
+    and a run of such elements as one span."""
+
+    __slots__ = ("buf", "end", "items", "start", "tag", "undefined", "value", "vr")
 
     def __init__(
         self,
@@ -105,23 +104,32 @@ class Elem:
         vr: str,
         value: bytes | memoryview = b"",
         items: list[list[Elem]] | None = None,
-        raw: memoryview | None = None,
+        buf: memoryview | None = None,
+        start: int = -1,
+        end: int = -1,
         undefined: bool = False,
     ) -> None:
         self.tag = tag
         self.vr = vr
         self.value = value
         self.items = items
-        self.raw = raw  # the element's original encoding, valid only while unchanged
+        self.buf = buf  # the source the original encoding lies in, while unchanged
+        self.start = start
+        self.end = end
         self.undefined = undefined  # undefined length (encapsulated pixel data)
+
+    @property
+    def unchanged(self) -> bool:
+        """Whether the element still has its original encoding (copied as is)."""
+        return self.buf is not None
 
     def set_value(self, value: bytes) -> None:
         self.value = value
-        self.raw = None
+        self.buf = None
 
     def set_items(self, items: list[list[Elem]]) -> None:
         self.items = items
-        self.raw = None
+        self.buf = None
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid, never shows values
         return f"Elem({self.tag:08X}, {self.vr})"
@@ -138,14 +146,27 @@ def _vr_for_implicit(tag: int) -> str:
     return vr
 
 
-def parse(buf: memoryview, pos: int, end: int, syntax: Syntax, depth: int = 0) -> list[Elem]:
-    """Parse elements from ``buf[pos:end]`` (defined length)."""
-    elems, pos = _parse(buf, pos, end, syntax, depth, stop_at_delim=False)
+def parse(data: bytes, pos: int, end: int, syntax: Syntax, depth: int = 0) -> list[Elem]:
+    """Parse elements from ``data[pos:end]`` (defined length)."""
+    elems, pos = _parse(data, memoryview(data), pos, end, syntax, depth, stop_at_delim=False)
     return elems
 
 
+# Values up to this many bytes are copied out of the buffer (cheaper than a view and
+# read as bytes downstream); longer ones (pixel data, bulk data) stay views.
+_COPY_LIMIT = 512
+# Text VRs the parser checks: the longest value each may hold without a closer look.
+_TEXT_CHECK = {**_TEXT_LIMIT, **dict.fromkeys(_LONG_TEXT, UNDEFINED)}
+
+
 def _parse(
-    buf: memoryview, pos: int, end: int, syntax: Syntax, depth: int, stop_at_delim: bool
+    data: bytes,
+    view: memoryview,
+    pos: int,
+    end: int,
+    syntax: Syntax,
+    depth: int,
+    stop_at_delim: bool,
 ) -> tuple[list[Elem], int]:
     if depth > 32:
         raise RawParseError("sequences nested deeper than 32 levels")
@@ -157,6 +178,8 @@ def _parse(
     known_vr = dictionary_vrs().get
     vr_names = _VR_NAMES
     long_vrs = LONG_VR_STR
+    binary_size = _BINARY_SIZE.get
+    text_check = _TEXT_CHECK.get
     elems: list[Elem] = []
     append = elems.append
     last_tag = -1
@@ -165,7 +188,7 @@ def _parse(
             raise RawParseError(f"truncated element header at byte {pos}")
         start = pos
         if explicit:
-            g, e, vrb, length = unpack_explicit(buf, pos)
+            g, e, vrb, length = unpack_explicit(data, pos)
             tag = g << 16 | e
             if g == 0xFFFE:
                 if tag == ITEM_DELIM and stop_at_delim:
@@ -177,12 +200,12 @@ def _parse(
             if vr in long_vrs:
                 if pos + 12 > end:
                     raise RawParseError(f"truncated element header at byte {pos}")
-                (length,) = unpack_long(buf, pos + 8)
+                (length,) = unpack_long(data, pos + 8)
                 pos += 12
             else:
                 pos += 8
         else:
-            g, e, length = unpack_implicit(buf, pos)
+            g, e, length = unpack_implicit(data, pos)
             tag = g << 16 | e
             if g == 0xFFFE:
                 if tag == ITEM_DELIM and stop_at_delim:
@@ -196,16 +219,18 @@ def _parse(
         if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
             # An undefined-length UN is a sequence encoded implicit VR little endian.
             item_syntax = syntax if vr == "SQ" else IMPLICIT_LE
-            items, pos = _parse_items(buf, pos, end, length, item_syntax, depth)
+            items, pos = _parse_items(data, view, pos, end, length, item_syntax, depth)
             if item_syntax != syntax:
                 forget_encoding(items)
-            append(Elem(tag, "SQ", items=items, raw=buf[start:pos] if vr == "SQ" else None))
+            append(Elem(tag, "SQ", b"", items, view if vr == "SQ" else None, start, pos))
             continue
         if vr == "UN" and not g & 1 and dictionary_vr(tag) == "SQ" and pos + length <= end:
             # A sequence stored as UN with a defined length: its items are implicit VR LE.
             un_items: list[list[Elem]] | None
             try:
-                un_items, _ = _parse_items(buf, pos, pos + length, length, IMPLICIT_LE, depth)
+                un_items, _ = _parse_items(
+                    data, view, pos, pos + length, length, IMPLICIT_LE, depth
+                )
             except RawParseError:
                 un_items = None  # left opaque; the engine refuses to keep an unreadable one
             if un_items is not None:
@@ -218,22 +243,33 @@ def _parse(
             if vr not in ("OB", "OW"):
                 raise RawParseError(f"undefined length on non-sequence {tag:08X}")
             vstart = pos
-            pos = _skip_fragments(buf, pos, end, syntax)
+            pos = _skip_fragments(data, pos, end, syntax)
             vr = vr if explicit else "OB"  # encapsulated data is OB whatever the dictionary says
-            append(Elem(tag, vr, buf[vstart:pos], raw=buf[start:pos], undefined=True))
+            append(Elem(tag, vr, view[vstart:pos], None, view, start, pos, True))
             continue
-        if pos + length > end:
+        vend = pos + length
+        if vend > end:
             raise RawParseError(f"element {tag:08X} runs past the end of the data")
-        raw: memoryview | None = buf[start : pos + length]
+        value = data[pos:vend] if length <= _COPY_LIMIT else view[pos:vend]
+        source: memoryview | None = view
         if not g & 1:
             if explicit and vr != "UN":
                 expected = known_vr(tag, "")
                 if expected and expected != vr and " or " not in expected:
-                    vr, raw = expected, None  # re-encoded under the VR the attribute has
-            if vr in _CHECKED_VRS and length:
-                _check_value(tag, vr, buf[pos : pos + length])
-        append(Elem(tag, vr, buf[pos : pos + length], raw=raw))
-        pos += length
+                    vr, source = expected, None  # re-encoded under the VR the attribute has
+            if length:
+                size = binary_size(vr)
+                if size is not None:
+                    if length % size:
+                        raise RawParseError(
+                            f"element {tag:08X}: length {length} does not fit VR {vr}"
+                        )
+                else:
+                    limit = text_check(vr)
+                    if limit is not None and (length > limit or data.find(b"\x00", pos, vend) >= 0):
+                        _check_value(tag, vr, value)
+        append(Elem(tag, vr, value, None, source, start, vend))
+        pos = vend
     if stop_at_delim:
         raise RawParseError("item without delimiter")
     return elems, pos
@@ -243,15 +279,25 @@ def forget_encoding(items: list[list[Elem]]) -> None:
     """Items read in another syntax than the stream's must be re-encoded, never copied."""
     for item in items:
         for el in item:
-            el.raw = None
+            el.buf = None
             if el.items is not None:
                 forget_encoding(el.items)
 
 
+_ITEM_LE = struct.Struct("<HHL").unpack_from
+_ITEM_BE = struct.Struct(">HHL").unpack_from
+
+
 def _parse_items(
-    buf: memoryview, pos: int, end: int, length: int, syntax: Syntax, depth: int
+    data: bytes,
+    view: memoryview,
+    pos: int,
+    end: int,
+    length: int,
+    syntax: Syntax,
+    depth: int,
 ) -> tuple[list[list[Elem]], int]:
-    unpack = struct.Struct("<HHL" if syntax.little else ">HHL").unpack_from
+    unpack = _ITEM_LE if syntax.little else _ITEM_BE
     seq_end = end if length == UNDEFINED else pos + length
     if seq_end > end:
         raise RawParseError(f"sequence runs past the end of the data at byte {pos}")
@@ -259,7 +305,7 @@ def _parse_items(
     while pos < seq_end:
         if pos + 8 > seq_end:
             raise RawParseError(f"truncated item header at byte {pos}")
-        g, e, ilen = unpack(buf, pos)
+        g, e, ilen = unpack(data, pos)
         tag = g << 16 | e
         pos += 8
         if tag == SEQ_DELIM:
@@ -269,11 +315,11 @@ def _parse_items(
         if tag != ITEM:
             raise RawParseError(f"expected an item at byte {pos - 8}")
         if ilen == UNDEFINED:
-            item, pos = _parse(buf, pos, seq_end, syntax, depth + 1, stop_at_delim=True)
+            item, pos = _parse(data, view, pos, seq_end, syntax, depth + 1, stop_at_delim=True)
         else:
             if pos + ilen > seq_end:
                 raise RawParseError(f"item runs past its sequence at byte {pos}")
-            item, _ = _parse(buf, pos, pos + ilen, syntax, depth + 1, stop_at_delim=False)
+            item, _ = _parse(data, view, pos, pos + ilen, syntax, depth + 1, stop_at_delim=False)
             pos += ilen
         items.append(item)
     if length == UNDEFINED:
@@ -281,10 +327,10 @@ def _parse_items(
     return items, pos
 
 
-def _skip_fragments(buf: memoryview, pos: int, end: int, syntax: Syntax) -> int:
-    unpack = struct.Struct("<HHL" if syntax.little else ">HHL").unpack_from
+def _skip_fragments(data: bytes, pos: int, end: int, syntax: Syntax) -> int:
+    unpack = _ITEM_LE if syntax.little else _ITEM_BE
     while pos + 8 <= end:
-        g, e, flen = unpack(buf, pos)
+        g, e, flen = unpack(data, pos)
         tag = g << 16 | e
         pos += 8
         if tag == SEQ_DELIM:
@@ -295,17 +341,36 @@ def _skip_fragments(buf: memoryview, pos: int, end: int, syntax: Syntax) -> int:
     raise RawParseError("encapsulated pixel data without sequence delimiter")
 
 
+_HEAD_LE = struct.Struct("<HH").pack
+_HEAD_BE = struct.Struct(">HH").pack
+_SHORT_LE = struct.Struct("<H").pack
+_SHORT_BE = struct.Struct(">H").pack
+
+
 def encode(elems: list[Elem], syntax: Syntax, out: list[bytes | memoryview]) -> None:
-    """Append the encoding of ``elems`` to ``out`` (chunks, to be joined)."""
+    """Append the encoding of ``elems`` to ``out`` (chunks, to be joined). Elements
+    that kept their original encoding and lie next to each other in their source go
+    out as one span of it."""
     little = syntax.little
     explicit = syntax.explicit
-    hdr_tag = struct.Struct("<HH" if little else ">HH").pack
-    pack_short = struct.Struct("<H" if little else ">H").pack
-    pack_long = struct.Struct("<L" if little else ">L").pack
+    hdr_tag = _HEAD_LE if little else _HEAD_BE
+    pack_short = _SHORT_LE if little else _SHORT_BE
+    pack_long = (_LONG_LE if little else _LONG_BE).pack
+    run: memoryview | None = None  # the source of the pending span of original bytes
+    run_start = run_end = 0
     for el in elems:
-        if el.raw is not None:
-            out.append(el.raw)
+        src = el.buf
+        if src is not None:
+            if src is run and el.start == run_end:
+                run_end = el.end
+                continue
+            if run is not None:
+                out.append(run[run_start:run_end])
+            run, run_start, run_end = src, el.start, el.end
             continue
+        if run is not None:
+            out.append(run[run_start:run_end])
+            run = None
         tag = el.tag
         head = hdr_tag(tag >> 16, tag & 0xFFFF)
         vr = el.vr
@@ -332,3 +397,5 @@ def encode(elems: list[Elem], syntax: Syntax, out: list[bytes | memoryview]) -> 
         else:
             out.append(head + pack_long(length))
         out.append(value)
+    if run is not None:
+        out.append(run[run_start:run_end])
