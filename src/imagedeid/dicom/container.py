@@ -23,8 +23,8 @@ from imagedeid.dicom.rawcodec import (
     UnorderedElementError,
     encode,
     forget_encoding,
-    parse,
 )
+from imagedeid.dicom.rawparse import parse
 from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.errors import InputError, NotDicomError, UnorderedInputError
 
