@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from imagedeid.dicom.context import PATIENT_BIRTH_DATE, Ctx, effective_vr
 from imagedeid.dicom.operations import default_maps_uid
 from imagedeid.dicom.rawcodec import Elem
@@ -32,6 +34,8 @@ _PLACE_WORDS = (
 def collect(elems: list[Elem], ctx: Ctx, values: IdentifyingValues) -> None:
     plan = ctx.plan
     plain = plan.plain_keep
+    exact = plan.exact.get
+    decode = ctx.codec.decode
     for el in elems:
         tag = el.tag
         if tag >> 16 & 1 or (tag in plain and el.items is None):
@@ -41,9 +45,9 @@ def collect(elems: list[Elem], ctx: Ctx, values: IdentifyingValues) -> None:
                 collect(item, ctx, values)
             continue
         vr = effective_vr(el)
-        rule = plan.rule_for(tag)
+        rule = plan.rule_for(tag) if tag >> 16 & 0xFF00 in (0x5000, 0x6000) else exact(tag)
         if vr == "UI":
-            for uid in ctx.codec.decode(el.value, vr).split("\\"):
+            for uid in decode(el.value, vr).split("\\"):
                 if uid and (
                     default_maps_uid(tag, uid, plan)
                     if rule is None
@@ -53,25 +57,30 @@ def collect(elems: list[Elem], ctx: Ctx, values: IdentifyingValues) -> None:
             continue
         if vr in ("DA", "DT") and (rule is None or rule.action is not Action.KEEP):
             if tag == PATIENT_BIRTH_DATE:
-                values.birth_dates.append(ctx.codec.decode(el.value, vr))
+                values.birth_dates.append(decode(el.value, vr))
             elif ctx.mode is not DateMode.KEEP:
                 values.dates.extend(
-                    d for d in ctx.codec.decode(el.value, vr).split("\\") if date_reveals(d, ctx)
+                    d for d in decode(el.value, vr).split("\\") if date_reveals(d, ctx)
                 )
             continue
         if rule is None or rule.action is Action.KEEP:
             continue
         if rule.deny_source and el.value:
-            text = ctx.codec.decode(el.value, vr)
-            kw = rule.keyword
+            text = decode(el.value, vr)
             if vr == "PN":
                 values.names.extend(text.split("\\"))
-            elif "Telephone" in kw or "Phone" in kw:
-                values.phones.extend(text.split("\\"))
-            elif any(w in kw for w in _PLACE_WORDS):
-                values.places.extend(text.split("\\"))
             else:
-                values.identifiers.extend(text.split("\\"))
+                getattr(values, _kind(rule.keyword)).extend(text.split("\\"))
+
+
+@cache
+def _kind(keyword: str) -> str:
+    """Which list of IdentifyingValues an attribute's value goes to (PN aside)."""
+    if "Telephone" in keyword or "Phone" in keyword:
+        return "phones"
+    if any(w in keyword for w in _PLACE_WORDS):
+        return "places"
+    return "identifiers"
 
 
 def date_reveals(value: str, ctx: Ctx) -> bool:

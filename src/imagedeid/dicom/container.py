@@ -23,8 +23,8 @@ from imagedeid.dicom.rawcodec import (
     UnorderedElementError,
     encode,
     forget_encoding,
-    parse,
 )
+from imagedeid.dicom.rawparse import parse
 from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.errors import InputError, NotDicomError, UnorderedInputError
 
@@ -41,7 +41,7 @@ _UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 @dataclass
 class Part10:
-    """A parsed file. ``buffer`` owns the bytes the elements' raw views point into."""
+    """A parsed file. ``buffer`` is a view of the bytes the elements' encodings lie in."""
 
     buffer: memoryview
     meta: list[Elem]
@@ -72,6 +72,7 @@ def _looks_explicit(buf: memoryview, pos: int) -> bool:
 
 def read_part10(data: bytes) -> Part10:
     """Parse a Part 10 file (or a bare data set). Raises NotDicomError / InputError."""
+    data = bytes(data)  # the parser slices values out of it (a no-op for bytes)
     buf = memoryview(data)
     if len(data) == 0:
         raise NotDicomError("the file is empty")
@@ -80,7 +81,7 @@ def read_part10(data: bytes) -> Part10:
     elif len(data) >= 8 and data[0:2] in (b"\x02\x00", b"\x08\x00") and data[3:4] == b"\x00":
         pos = 0  # no preamble: a bare meta group or data set
     elif len(data) >= 8 and data[0:2] == b"\x00\x08" and data[2:3] == b"\x00":
-        dataset = _parse_or_fail(memoryview(data), 0, EXPLICIT_BE)  # bare big endian data set
+        dataset = _parse_or_fail(data, 0, EXPLICIT_BE)  # bare big endian data set
         return Part10(memoryview(data), [], dataset, EXPLICIT_VR_BE, EXPLICIT_BE, False)
     else:
         raise NotDicomError("no DICM prefix and no recognisable DICOM element at the start")
@@ -92,7 +93,7 @@ def read_part10(data: bytes) -> Part10:
         if end > len(data):
             raise InputError("the file meta information is truncated")
         try:
-            meta = parse(buf, pos, end, EXPLICIT_LE)
+            meta = parse(data, pos, end, EXPLICIT_LE)
         except (RawParseError, struct.error) as exc:
             raise InputError(f"the file meta information is malformed ({exc})") from None
         pos = end
@@ -110,20 +111,20 @@ def read_part10(data: bytes) -> Part10:
             inflated = zlib.decompress(bytes(buf[pos:]), -zlib.MAX_WBITS)
         except zlib.error:
             raise InputError("the deflated data set cannot be inflated") from None
-        buf, pos = memoryview(inflated), 0
+        data, buf, pos = inflated, memoryview(inflated), 0
     syntax = syntax_for(ts)
     if syntax is EXPLICIT_LE and len(buf) > pos and not _looks_explicit(buf, pos):
         # The meta says explicit VR but the data set is implicit: read what the bytes
         # are, then write every element anew in explicit VR, as the meta says.
-        dataset = _parse_or_fail(buf, pos, IMPLICIT_LE)
+        dataset = _parse_or_fail(data, pos, IMPLICIT_LE)
         forget_encoding([dataset])
         return Part10(buf, meta, dataset, ts, EXPLICIT_LE, deflated)
-    return Part10(buf, meta, _parse_or_fail(buf, pos, syntax), ts, syntax, deflated)
+    return Part10(buf, meta, _parse_or_fail(data, pos, syntax), ts, syntax, deflated)
 
 
-def _parse_or_fail(buf: memoryview, pos: int, syntax: Syntax) -> list[Elem]:
+def _parse_or_fail(data: bytes, pos: int, syntax: Syntax) -> list[Elem]:
     try:
-        return parse(buf, pos, len(buf), syntax)
+        return parse(data, pos, len(data), syntax)
     except UnorderedElementError as exc:
         raise UnorderedInputError(f"the data set is malformed ({exc})") from None
     except RawParseError as exc:

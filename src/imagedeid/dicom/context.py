@@ -47,6 +47,7 @@ class Ctx:
         "plan",
         "pseud",
         "records",
+        "safe_private",
         "shift",
         "top",
     )
@@ -58,6 +59,7 @@ class Ctx:
         self.pseud = pseud
         self.codec = codec
         self.mode = plan.date_mode
+        self.safe_private = plan.retain_safe_private
         self.records = records
         self.generated: set[str] = set()
         self.crosswalk: list[tuple[str, str, str]] = []

@@ -10,6 +10,7 @@ attributes the table does not list -- at every nesting level.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from imagedeid.dicom.collect import collect
 from imagedeid.dicom.context import (
@@ -104,7 +105,7 @@ def deidentify_elements(
     out = _transform(elems, ctx, (), top=True)
     out = [el for el in out if el.tag not in DEID_TAGS]
     out.extend(deid_attributes(plan, method))
-    out.sort(key=lambda el: el.tag)
+    out.sort(key=_TAG)
     return Outcome(
         elems=out,
         patient=ctx.top.get(PATIENT_ID) or ctx.patient,
@@ -123,9 +124,13 @@ def deidentify_elements(
 # --- pass 2: transform ------------------------------------------------------------------
 
 
+_TAG = attrgetter("tag")
+
+
 def _transform(elems: list[Elem], ctx: Ctx, path: Path, top: bool = False) -> list[Elem]:
     plan = ctx.plan
     plain = plan.plain_keep if ctx.records is None else frozenset()
+    exact = plan.exact.get
     out: list[Elem] = []
     creators: dict[tuple[int, int], tuple[Elem, str]] = {}
     used_creators: set[tuple[int, int]] = set()
@@ -140,9 +145,12 @@ def _transform(elems: list[Elem], ctx: Ctx, path: Path, top: bool = False) -> li
             continue
         if tag & 0xFFFF == 0 or tag == 0x00080001:
             continue  # group lengths are not carried over
-        if group & 0xFF01 in (0x5000, 0x6000) and _graphics_removed(el, ctx, path):
-            continue
-        rule = plan.rule_for(tag)
+        if group & 0xFF00 in (0x5000, 0x6000):  # repeating groups: curves and overlays
+            if group & 0xFF01 in (0x5000, 0x6000) and _graphics_removed(el, ctx, path):
+                continue
+            rule = plan.rule_for(tag)
+        else:
+            rule = exact(tag)
         if rule is None:
             if _default(el, ctx, path, top):
                 out.append(el)
@@ -151,7 +159,7 @@ def _transform(elems: list[Elem], ctx: Ctx, path: Path, top: bool = False) -> li
             out.append(el)
     if used_creators:
         out.extend(creators[k][0] for k in sorted(used_creators))
-        out.sort(key=lambda e: e.tag)
+        out.sort(key=_TAG)
     return out
 
 
@@ -181,10 +189,10 @@ def _private(
     tag = el.tag
     group, low = tag >> 16, tag & 0xFFFF
     if 0x10 <= low <= 0xFF and el.items is None:
-        name = ctx.codec.decode(el.value, "LO").strip().upper() if plan.retain_safe_private else ""
+        name = ctx.codec.decode(el.value, "LO").strip().upper() if ctx.safe_private else ""
         creators[(group, low)] = (el, name)
         return
-    if not plan.retain_safe_private or low < 0x10:
+    if not ctx.safe_private or low < 0x10:
         ctx.note(
             path,
             tag,
@@ -214,7 +222,7 @@ def _private(
         scrub(el, entry.vr, ctx, path, "CTP-safe-private:K")
     elif entry.vr in ("DA", "DT"):
         clean(el, entry.vr, ctx, path, "CTP-safe-private:K+imagedeid/date-rule")
-    if el.raw is not None:
+    if el.unchanged:
         ctx.note(path, tag, "keep", "CTP-safe-private:K")
     out.append(el)
 
@@ -255,7 +263,7 @@ def _default(el: Elem, ctx: Ctx, path: Path, top: bool) -> bool:
         return True
     elif vr == "AS":  # ages of 90 years or more become 090Y in every profile
         clean(el, vr, ctx, path, "imagedeid/not-in-table")
-    if el.raw is not None:
+    if el.unchanged:
         ctx.note(path, tag, "keep", "imagedeid/not-in-table:keep")
     return True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from imagedeid.dicom.context import (
     OUTPUT_NAME_TAGS,
@@ -36,6 +37,7 @@ from imagedeid.model import (
 )
 from imagedeid.policy.dictionary import is_well_known_uid
 from imagedeid.policy.plan import FREE_TEXT_VRS, Plan, keyword_of
+from imagedeid.policy.profile import Profile
 
 LONG_TEXT_VRS = frozenset({"LT", "ST", "UT", "UC"})
 BINARY_VRS = frozenset(BINARY_ZERO)
@@ -51,9 +53,13 @@ def default_maps_uid(tag: int, value: str, plan: Plan) -> bool:
     return not (kw.endswith("ClassUID") or kw.endswith("TransferSyntaxUID"))
 
 
+# A tuple, not a set: membership tests by identity, without Enum's Python-level hash.
+_COMPOUND = tuple(a for a in Action if a.is_compound)
+
+
 def resolve(action: Action, has_value: bool, vr: str) -> Action:
     """Compound codes: prefer what keeps the object valid without keeping information."""
-    if not action.is_compound:
+    if action not in _COMPOUND:
         return action
     if action is Action.REMOVE_OR_ZERO_OR_UID:
         return Action.UID if vr == "UI" else Action.ZERO
@@ -172,32 +178,45 @@ def clean(el: Elem, vr: str, ctx: Ctx, path: Path, rid: str) -> None:
         ctx.note(path, tag, op, rid)
 
 
-def deid_attributes(plan: Plan, method: tuple[str, ...]) -> list[Elem]:
-    codec = TextCodec("")
-    profile = plan.profile
+_Spec = tuple[int, str, bytes]
 
-    def text(tag: int, vr: str, value: str) -> Elem:
-        return Elem(tag, vr, codec.encode(value, vr))
+
+def deid_attributes(plan: Plan, method: tuple[str, ...]) -> list[Elem]:
+    """The attributes every output gets (fresh elements from values made once per run)."""
+    top, items = _deid_values(plan.profile, method)
+    out = [Elem(tag, vr, value) for tag, vr, value in top]
+    out.insert(2, Elem(0x00120064, "SQ", items=[[Elem(*spec) for spec in it] for it in items]))
+    return out
+
+
+@lru_cache(maxsize=16)
+def _deid_values(
+    profile: Profile, method: tuple[str, ...]
+) -> tuple[tuple[_Spec, ...], tuple[tuple[_Spec, ...], ...]]:
+    codec = TextCodec("")
+
+    def text(tag: int, vr: str, value: str) -> _Spec:
+        return (tag, vr, codec.encode(value, vr))
 
     codes = [(BASIC_PROFILE_CODE, BASIC_PROFILE_MEANING)]
     codes += sorted((o.value, o.code_meaning) for o in profile.options)
-    items = [
-        [
+    items = tuple(
+        (
             text(0x00080100, "SH", code),
             text(0x00080102, "SH", "DCM"),
             text(0x00080104, "LO", meaning),
-        ]
+        )
         for code, meaning in codes
-    ]
+    )
     longitudinal = {
         DateMode.KEEP: "UNMODIFIED",
         DateMode.SHIFT: "MODIFIED",
         DateMode.YEAR: "MODIFIED",
         DateMode.REMOVE: "REMOVED",
-    }[plan.date_mode]
-    return [
+    }[profile.date_mode]
+    top = (
         text(0x00120062, "CS", "YES"),
         text(0x00120063, "LO", "\\".join(m[:64] for m in method)),
-        Elem(0x00120064, "SQ", items=items),
         text(0x00280303, "CS", longitudinal),
-    ]
+    )
+    return top, items

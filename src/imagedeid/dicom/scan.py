@@ -106,11 +106,12 @@ def find_leaks(
     if not patterns:
         return []
     chunks = ser.plain_chunks
-    text = b"".join(c for i, c in enumerate(chunks) if i not in ser.pixel_chunk_ids).lower()
+    pixel_ids = ser.pixel_chunk_ids
+    text = b"".join([c for i, c in enumerate(chunks) if i not in pixel_ids]).lower()
     found = _hits(text, patterns)
     if ser.pixel_encapsulated:  # codec streams carry text segments (JPEG COM, APPn)
-        long_patterns = [p for p in patterns if len(p) >= PIXEL_MIN_TERM]
-        for i in ser.pixel_chunk_ids:
+        long_patterns = [p for p in patterns if len(p) >= PIXEL_MIN_TERM and p not in found]
+        for i in pixel_ids:
             found |= _hits(bytes(chunks[i]).lower(), long_patterns)
     if not found:
         return []
@@ -145,12 +146,12 @@ def _locate(
     """Tag paths of elements holding a hit. Hits in coded strings (CS) of attributes the
     table does not list -- enumerated terms such as ValueType TEXT -- are not leaks."""
     for el in elems:
-        here = f"{prefix}{format_tag(el.tag)}"
         if el.tag in OURS and not prefix:
             if any(p in _flat(el) for p in found):
-                coded.append(here)  # text imagedeid wrote itself, e.g. option names
+                coded.append(format_tag(el.tag))  # text imagedeid wrote itself, e.g. option names
             continue
         if el.items is not None:
+            here = f"{prefix}{format_tag(el.tag)}"
             for i, item in enumerate(el.items):
                 _locate(item, found, gen_lower, f"{here}[{i}]>", real, coded, coded_ok)
             continue
@@ -160,6 +161,7 @@ def _locate(
             continue
         if not _hits(_strip_generated(value, gen_lower), wanted):
             continue
+        here = f"{prefix}{format_tag(el.tag)}"
         if el.vr == "CS" and coded_ok(el.tag) and _coded_coincidence(value, wanted):
             coded.append(here)
         else:

@@ -42,10 +42,10 @@ class TextCodec:
         return self._pydicom
 
     def decode(self, value: bytes | memoryview, vr: str) -> str:
-        raw = bytes(value)
+        raw = value if type(value) is bytes else bytes(value)
         if raw.isascii() and b"\x1b" not in raw:  # ISO 2022 text is 7-bit with escapes
-            text = raw.decode("ascii")
-        elif self._simple is not None and self._simple != "ascii":
+            return raw.decode("ascii").rstrip("\x00 ")
+        if self._simple is not None and self._simple != "ascii":
             text = raw.decode(self._simple, errors="replace")
         else:
             charset, encodings = self._charset()
@@ -63,4 +63,4 @@ class TextCodec:
             raw = charset.encode_string(text, encodings)
         if len(raw) % 2:
             raw += b"\x00" if vr == "UI" else b" "
-        return bytes(raw)
+        return raw if type(raw) is bytes else bytes(raw)

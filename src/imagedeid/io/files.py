@@ -7,6 +7,7 @@ overwritten. Inputs are opened read-only and never modified.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -58,14 +59,38 @@ def _walk(root: str, excluded: set[str]) -> Iterator[str]:
             yield os.path.join(dirpath, name)
 
 
-def read_bytes(path: Path) -> bytes:
+def read_bytes(path: str | Path) -> bytes:
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        fd = os.open(path, os.O_RDONLY | _CLOEXEC)
     except OSError as exc:
         raise InputError(
             f"the file cannot be read ({exc.strerror or type(exc).__name__})"
         ) from None  # no path: paths can hold names
+    try:
+        return _read_all(fd)
+    except OSError as exc:
+        raise InputError(
+            f"the file cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    """Everything up to end of file, in as few reads as the size allows (the size is
+    a hint: a file that grows or shrinks meanwhile is still read to its end)."""
+    size = os.fstat(fd).st_size
+    first = os.read(fd, size + 1 if size > 0 else _CHUNK)
+    if not first:
+        return first
+    parts = [first]
+    while chunk := os.read(fd, _CHUNK):
+        parts.append(chunk)
+    return first if len(parts) == 1 else b"".join(parts)
+
+
+_CHUNK = 1 << 20
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def file_signature(path: Path) -> tuple[str, int, int]:
@@ -77,19 +102,41 @@ def file_signature(path: Path) -> tuple[str, int, int]:
     return (str(path), st.st_size, st.st_mtime_ns)
 
 
-_KNOWN_DIRS: set[Path] = set()  # folders this process has already made (saves syscalls)
+_KNOWN_DIRS: set[str] = set()  # folders this process has already made (saves syscalls)
 
 
-def _ensure_dir(path: Path) -> None:
-    if path not in _KNOWN_DIRS:
-        path.mkdir(parents=True, exist_ok=True)
-        if len(_KNOWN_DIRS) > 10_000:
-            _KNOWN_DIRS.clear()
-        _KNOWN_DIRS.add(path)
+def _ensure_dir(path: str) -> None:
+    """``Path(path).mkdir(parents=True, exist_ok=True)``, remembering what exists."""
+    if path in _KNOWN_DIRS:
+        return
+    try:
+        _mkdir(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(path)
+        if parent == path:
+            raise
+        _ensure_dir(parent)
+        _mkdir(path)
+    if len(_KNOWN_DIRS) > 10_000:
+        _KNOWN_DIRS.clear()
+    _KNOWN_DIRS.add(path)
 
 
-def write_new_file(final: Path, data: bytes, staging: Path, fsync: bool = False) -> bool:
+def _mkdir(path: str) -> None:
+    try:
+        os.mkdir(path)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+
+
+def write_new_file(
+    final: str | Path, data: bytes, staging: str | Path, fsync: bool = False
+) -> bool:
     """Atomically create ``final`` with ``data``. False if it already exists (not touched)."""
+    final, staging = os.fspath(final), os.fspath(staging)
     try:
         try:
             return _link_new(final, data, staging, fsync)
@@ -102,16 +149,24 @@ def write_new_file(final: Path, data: bytes, staging: Path, fsync: bool = False)
         ) from None
 
 
-def _link_new(final: Path, data: bytes, staging: Path, fsync: bool) -> bool:
-    _ensure_dir(final.parent)
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC
+
+
+def _link_new(final: str, data: bytes, staging: str, fsync: bool) -> bool:
+    folder, name = os.path.split(final)
+    _ensure_dir(folder)
     _ensure_dir(staging)
-    tmp = staging / f"{final.name}.{os.getpid()}.tmp"
+    tmp = os.path.join(staging, f"{name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        fd = os.open(tmp, _NEW_FILE, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         try:
             os.link(tmp, final)  # fails if final exists: never overwrite
         except FileExistsError:
@@ -119,12 +174,13 @@ def _link_new(final: Path, data: bytes, staging: Path, fsync: bool) -> bool:
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
                 raise
-            if final.exists():
+            if os.path.exists(final):
                 return False
             os.replace(tmp, final)
         return True
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def make_dir(path: Path) -> None:

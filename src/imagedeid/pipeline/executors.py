@@ -18,7 +18,7 @@ from typing import Protocol
 
 from imagedeid.model import FileResult
 from imagedeid.pipeline.tasks import Task, WorkerSettings
-from imagedeid.pipeline.worker import init_worker, run_task
+from imagedeid.pipeline.worker import init_worker, run_task, warm_up
 
 
 class Executor(Protocol):
@@ -75,6 +75,8 @@ class ProcessExecutor:
         self, settings: WorkerSettings, tasks: Iterable[Task]
     ) -> Iterator[list[FileResult]]:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        if ctx.get_start_method() == "fork":
+            warm_up(settings)  # forked workers inherit the compiled plan and the dictionary
         with ProcessPoolExecutor(
             self.workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(settings,)
         ) as pool:

@@ -34,10 +34,17 @@ from imagedeid.text import build_cleaner
 _STATE: tuple[WorkerSettings, Plan, Pseudonymizer] | None = None
 
 
+def warm_up(settings: WorkerSettings) -> None:
+    """Compile the plan and load the data dictionary (both cached per process). Called
+    before workers are forked, so that they inherit both instead of each building its own."""
+    compile_plan(settings.profile)
+    dictionary_vrs()
+
+
 def init_worker(settings: WorkerSettings) -> None:
     global _STATE
+    warm_up(settings)  # the data dictionary now, not on the first file
     _STATE = (settings, compile_plan(settings.profile), Pseudonymizer(settings.key))
-    dictionary_vrs()  # load the data dictionary now, not on the first file
 
 
 def run_task(task: Task) -> list[FileResult]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from functools import lru_cache
 
 from imagedeid.pseudonym.keys import ProjectKey
 
@@ -98,6 +99,7 @@ class Pseudonymizer:
         return -7 * weeks
 
 
+@lru_cache(maxsize=4096)
 def shift_date(value: str, days: int) -> str | None:
     """Shift a DA value ``YYYYMMDD`` by ``days``; None if it is not a valid date."""
     if len(value) != 8 or not (value.isascii() and value.isdigit()):
