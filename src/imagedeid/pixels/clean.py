@@ -138,7 +138,7 @@ def clean_pixels(
     try:
         decoded = decode(ds)
         display = np.stack(list(display_frames(decoded, ds)))
-        alternates = alternate_frames(decoded, ds)
+        alternates = _distinct(display, alternate_frames(decoded, ds))
     except BackendUnavailableError as exc:
         raise PixelReviewError(f"pixel data cannot be examined: {exc}") from None
     except Exception as exc:  # codec plugins raise many types
@@ -192,7 +192,10 @@ def clean_pixels(
         masked_display = np.stack(list(display_frames(masked_decoded, ds)))
         found = [
             _verify(run, rendering, masks)
-            for rendering in (masked_display, *alternate_frames(masked_decoded, ds))
+            for rendering in (
+                masked_display,
+                *_distinct(masked_display, alternate_frames(masked_decoded, ds)),
+            )
         ]
         if not any(found):
             break
@@ -287,6 +290,21 @@ def _hidden_high_bits(ds: Dataset) -> bool:
     order = ">u2" if syntax == _NATIVE_BIG_ENDIAN else "<u2"
     raw = np.frombuffer(ds.PixelData, dtype=order, count=len(ds.PixelData) // 2)
     return bool((raw >> stored).any())
+
+
+DISTINCT = 6.0  # mean grey-level difference below which a rendering adds nothing to read
+
+
+def _distinct(display: np.ndarray, alternates: list[np.ndarray]) -> list[np.ndarray]:
+    """The alternate renderings that differ from the default and from each other."""
+    kept: list[np.ndarray] = []
+    for alt in alternates:
+        if all(
+            float(np.abs(alt.astype(np.int16) - other.astype(np.int16)).mean()) >= DISTINCT
+            for other in (display, *kept)
+        ):
+            kept.append(alt)
+    return kept
 
 
 def _plausible(word: OcrText, rows: int) -> bool:
