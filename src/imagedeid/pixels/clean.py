@@ -34,7 +34,7 @@ from imagedeid.pixels.phi import is_phi
 from imagedeid.pixels.views import ocr_views
 from imagedeid.policy.regions import Region, known_regions, needed_keywords
 
-MAX_ROUNDS = 3  # OCR passes over the masked image before giving up
+MAX_ROUNDS = 5  # OCR passes over the masked image before giving up
 MIN_TEXT_SIDE = 5  # an image narrower than this cannot hold a legible character
 
 
