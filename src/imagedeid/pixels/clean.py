@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from pydicom import Dataset
+from pydicom.uid import ExplicitVRBigEndian
 
 from imagedeid.errors import BackendUnavailableError, PixelReviewError
 from imagedeid.model import (
@@ -25,7 +26,14 @@ from imagedeid.model import (
     TextCleaner,
 )
 from imagedeid.pixels import thumbnail
-from imagedeid.pixels.codec import Decoded, decode, decode_encoded, display_frames, encode_like
+from imagedeid.pixels.codec import (
+    NATIVE,
+    Decoded,
+    decode,
+    decode_encoded,
+    display_frames,
+    encode_like,
+)
 from imagedeid.pixels.decide import decide
 from imagedeid.pixels.display import alternate_frames
 from imagedeid.pixels.masking import MaskSet, complement, darkest_palette_index, fill_value
@@ -77,20 +85,16 @@ class _Run:
                 return True
             if masks is not None and masks.covered(x, y, w, h, None) > 0.5:
                 return True
-            return any(
-                rx <= x and ry <= y and x + w <= rx + rw and y + h <= ry + rh
-                for rx, ry, rw, rh in self.diagnostic
-            )
+            return _inside_any(x, y, w, h, self.diagnostic)
 
-        start = time.perf_counter()
-        words = _tiled(self.engine, image, wanted)
-        self.seconds += time.perf_counter() - start
-        self.images += 1
-        return words
+        return self._timed(image, wanted)
 
     def read_all(self, image: np.ndarray) -> list[OcrText]:
+        return self._timed(image, None)
+
+    def _timed(self, image: np.ndarray, wanted: Wanted | None) -> list[OcrText]:
         start = time.perf_counter()
-        words = _tiled(self.engine, image, None)
+        words = _tiled(self.engine, image, wanted)
         self.seconds += time.perf_counter() - start
         self.images += 1
         return words
@@ -102,9 +106,9 @@ class _Run:
         if word.text is None:  # not read: masked in all-text mode whatever it says
             self.text_outside += 1
             return True, "text"
-        if is_phi(word.text or "", self.cleaner):
+        if is_phi(word.text, self.cleaner):
             return True, "phi"
-        inside = _inside_any(word, self.diagnostic)
+        inside = _inside_any(word.x, word.y, word.w, word.h, self.diagnostic)
         if not inside:
             self.text_outside += 1
         if self.settings.mode is PixelMode.ALL_TEXT and not inside:
@@ -272,10 +276,6 @@ def _shift(wanted: Wanted, dx: int, dy: int) -> Wanted:
     return lambda x, y, w, h: wanted(x + dx, y + dy, w, h)
 
 
-_NATIVE_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-_NATIVE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", _NATIVE_BIG_ENDIAN)
-
-
 def _hidden_high_bits(ds: Dataset) -> bool:
     """Unsigned native data with values in the bits above Bits Stored: viewers ignore
     them, and old files keep overlay graphics (text, too) there."""
@@ -285,9 +285,9 @@ def _hidden_high_bits(ds: Dataset) -> bool:
         signed = int(ds.get("PixelRepresentation", 0) or 0)
     except (AttributeError, TypeError, ValueError):
         return False
-    if syntax not in _NATIVE or allocated != 16 or stored >= 16 or signed:
+    if syntax not in NATIVE or allocated != 16 or stored >= 16 or signed:
         return False
-    order = ">u2" if syntax == _NATIVE_BIG_ENDIAN else "<u2"
+    order = ">u2" if syntax == ExplicitVRBigEndian else "<u2"
     raw = np.frombuffer(ds.PixelData, dtype=order, count=len(ds.PixelData) // 2)
     return bool((raw >> stored).any())
 
@@ -338,10 +338,10 @@ def _pad(word: OcrText) -> tuple[int, int, int, int]:
     return word.x - p, word.y - p, word.w + 2 * p, word.h + 2 * p
 
 
-def _inside_any(word: OcrText, regions: list[tuple[int, int, int, int]]) -> bool:
+def _inside_any(x: int, y: int, w: int, h: int, regions: list[tuple[int, int, int, int]]) -> bool:
+    """The box (x, y, w, h) lies wholly inside one of ``regions``."""
     return any(
-        x <= word.x and y <= word.y and word.x + word.w <= x + w and word.y + word.h <= y + h
-        for x, y, w, h in regions
+        rx <= x and ry <= y and x + w <= rx + rw and y + h <= ry + rh for rx, ry, rw, rh in regions
     )
 
 
@@ -398,8 +398,6 @@ def _small_text_strips(run: _Run, image: np.ndarray, masks: MaskSet) -> list[Ocr
 
 
 def _like(decoded: Decoded, frames: np.ndarray) -> Decoded:
-    from dataclasses import replace
-
     return replace(decoded, frames=frames)
 
 
