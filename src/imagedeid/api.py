@@ -157,7 +157,7 @@ def pixel_plan(path: PathLike, profile: str | Profile = DEFAULT_PROFILE) -> str:
     """What Clean Pixel Data would do with one file's pixels, and why (from its header)."""
     import pydicom
 
-    from imagedeid.pixels.decide import decide
+    from imagedeid.pixels.decide import dataset_header, decide
 
     prof = load_profile(profile)
     if not prof.pixels.enabled:
@@ -169,17 +169,7 @@ def pixel_plan(path: PathLike, profile: str | Profile = DEFAULT_PROFILE) -> str:
     if "SOPClassUID" not in ds and "MediaStorageSOPClassUID" in ds.file_meta:
         ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
 
-    def header(keyword: str) -> str | None:
-        value = ds.get(keyword)
-        if value is None:
-            return None
-        return (
-            "\\".join(map(str, value))
-            if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
-            else str(value)
-        )
-
-    decision = decide(header, prof.pixels)
+    decision = decide(dataset_header(ds), prof.pixels)
     verb = "examined for burned-in text" if decision.examine else "not examined"
     return f"pixel data {verb} ({decision.reason}); mode {prof.pixels.mode.value}"
 

@@ -34,7 +34,7 @@ from imagedeid.pixels.codec import (
     display_frames,
     encode_like,
 )
-from imagedeid.pixels.decide import decide
+from imagedeid.pixels.decide import dataset_header, decide
 from imagedeid.pixels.display import alternate_frames
 from imagedeid.pixels.masking import MaskSet, complement, darkest_palette_index, fill_value
 from imagedeid.pixels.ocr import OcrEngine, OcrText, Wanted, load_engine
@@ -415,28 +415,8 @@ def _ultrasound_regions(ds: Dataset) -> list[tuple[int, int, int, int]]:
 
 
 def _region_header(ds: Dataset) -> dict[str, str]:
-    out = {}
-    for keyword in needed_keywords():
-        try:
-            if "," in keyword:
-                group, element = keyword.split(",")
-                elem = ds.get((int(group, 16), int(element, 16)))
-                value = None if elem is None else elem.value
-            else:
-                value = getattr(ds, keyword, None)
-                if value is None and "file_meta" in dir(ds):  # group 0002, e.g. the
-                    value = getattr(ds.file_meta, keyword, None)  # implementation version
-        except Exception:  # an unreadable value is a missing one for a region condition
-            continue
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-            out[keyword] = "\\".join(str(v) for v in value)
-        elif isinstance(value, bytes):
-            out[keyword] = value.decode("latin-1", "replace")
-        else:
-            out[keyword] = str(value)
-    return out
+    lookup = dataset_header(ds)
+    return {k: v for k in needed_keywords() if (v := lookup(k)) is not None}
 
 
 def _fill(frames: np.ndarray, photometric: str, ds: Dataset) -> np.ndarray:

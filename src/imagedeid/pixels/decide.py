@@ -9,8 +9,12 @@ ultrasound, a projection X-ray, a derived image or a screen capture.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imagedeid.model import HeaderLookup, PixelScope, PixelSettings
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 # Modalities whose ORIGINAL images come from a reconstruction, not a screen or a plate.
 _CROSS_SECTIONAL = frozenset({"CT", "MR", "PT", "NM", "ST"})
@@ -46,3 +50,31 @@ def decide(header: HeaderLookup, settings: PixelSettings) -> Decision:
     if first != "ORIGINAL" or image_type & _SCREEN_WORDS:
         return Decision(True, False, "ImageType is not ORIGINAL or names a derived image")
     return Decision(False, False, "ORIGINAL cross-sectional image flagged BurnedInAnnotation NO")
+
+
+def dataset_header(ds: Dataset) -> HeaderLookup:
+    """A HeaderLookup over a pydicom data set: its top-level elements, then its file meta
+    (group 0002); "gggg,eeee" names a private or repeating-group tag. Multiple values
+    are joined with a backslash, as in the file; an unreadable value reads as absent."""
+
+    def lookup(keyword: str) -> str | None:
+        try:
+            if "," in keyword:
+                group, element = keyword.split(",")
+                elem = ds.get((int(group, 16), int(element, 16)))
+                value = None if elem is None else elem.value
+            else:
+                value = getattr(ds, keyword, None)
+                if value is None and "file_meta" in dir(ds):
+                    value = getattr(ds.file_meta, keyword, None)
+        except Exception:  # pydicom raises many types for a value it cannot decode
+            return None
+        if value is None:
+            return None
+        if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+            return "\\".join(str(v) for v in value)
+        if isinstance(value, bytes):
+            return value.decode("latin-1", "replace")
+        return str(value)
+
+    return lookup
