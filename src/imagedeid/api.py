@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from imagedeid.dicom.part10 import deidentify_part10
+from imagedeid.dicom.part10 import deidentify_part10, engine_build
 from imagedeid.errors import BackendUnavailableError, CrosswalkError, InputError
 from imagedeid.io.crosswalk import Crosswalk
 from imagedeid.io.files import create_key_file, load_key_file, read_bytes, read_text, resolve_key
@@ -36,6 +36,7 @@ __all__ = [
     "RunSummary",
     "deidentify",
     "describe_profile",
+    "engine_build",
     "list_profiles",
     "load_profile",
     "new_key",

@@ -118,8 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.version:
         from imagedeid import __version__
+        from imagedeid.api import engine_build
 
-        print(f"imagedeid {__version__}")
+        print(f"imagedeid {__version__} ({engine_build()} header engine)")
         return EXIT_OK
     if not args.command:
         parser.print_help()

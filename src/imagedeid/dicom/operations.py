@@ -130,7 +130,7 @@ def dummy(el: Elem, ctx: Ctx, vr: str) -> None:
         new = ctx.made(ctx.pseud.person_name(old))
     elif vr in _TEXT_DUMMY_AS_TOKEN and _TOKEN_KEYWORDS.search(keyword_of(el.tag)):
         new = ctx.made(ctx.pseud.identifier(old))  # consistent, so devices stay tellable apart
-    elif vr in ("CS", *_TEXT_DUMMY_AS_TOKEN):
+    elif vr == "CS" or vr in _TEXT_DUMMY_AS_TOKEN:
         new = DUMMY_TEXT
     else:
         new = text_dummy(vr)

@@ -70,9 +70,10 @@ def _bounded(blob: bytes, start: int, term: bytes) -> bool:
     if len(term) >= UNBOUNDED_SCAN_TERM:
         return True
     end = start + len(term)
-    before = blob[start - 1 : start]
+    # No negative slice bounds: mypyc's compiled bytes slice does not clamp them.
+    before = blob[start - 1 : start] if start > 0 else b""
     after = blob[end : end + 1]
-    first, last = term[:1], term[-1:]
+    first, last = term[:1], term[len(term) - 1 :] if term else b""
     if (first.isdigit() and before.isdigit()) or (first.isalpha() and before.isalpha()):
         return False
     return not ((last.isdigit() and after.isdigit()) or (last.isalpha() and after.isalpha()))

@@ -19,6 +19,7 @@ from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
+from imagedeid.dicom.part10 import engine_build
 from imagedeid.errors import InputError
 from imagedeid.io.crosswalk import Crosswalk
 from imagedeid.io.files import (
@@ -244,7 +245,11 @@ def run(
     report = {
         "tool": "imagedeid",
         "version": __version__,
-        "versions": {"python": platform.python_version(), "pydicom": _dist_version("pydicom")},
+        "versions": {
+            "python": platform.python_version(),
+            "pydicom": _dist_version("pydicom"),
+            "engine": engine_build(),
+        },
         "profile": req.profile.describe(),
         "key_fingerprint": req.key.fingerprint,
         "key": {
