@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from imagedeid.dicom.part10 import deidentify_part10, engine_build
+from imagedeid.dicom.part10 import deidentify_part10
 from imagedeid.errors import BackendUnavailableError, CrosswalkError, InputError
 from imagedeid.io.crosswalk import Crosswalk
 from imagedeid.io.files import create_key_file, load_key_file, read_bytes, read_text, resolve_key
@@ -31,6 +31,7 @@ from imagedeid.policy.profile import (
 )
 from imagedeid.pseudonym import ProjectKey, Pseudonymizer
 from imagedeid.text import build_cleaner
+from imagedeid.version import engine_build
 
 __all__ = [
     "RunSummary",

@@ -117,8 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.version:
-        from imagedeid import __version__
-        from imagedeid.api import engine_build
+        from imagedeid.version import __version__, engine_build
 
         print(f"imagedeid {__version__} ({engine_build()} header engine)")
         return EXIT_OK

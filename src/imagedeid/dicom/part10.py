@@ -11,7 +11,6 @@ import io
 import re
 from dataclasses import dataclass
 
-from imagedeid.dicom import engine
 from imagedeid.dicom.container import (
     DICOMDIR_CLASS,
     Part10,
@@ -44,11 +43,6 @@ class Deidentified:
     crosswalk: list[tuple[str, str, str]]
     normalised: bool
     pixel_edit: PixelEdit | None = None
-
-
-def engine_build() -> str:
-    """``compiled`` when the header engine runs as mypyc extensions (setup.py), else ``python``."""
-    return "python" if engine.__file__.endswith(".py") else "compiled"
 
 
 def _name(value: str, fallback: str) -> str:

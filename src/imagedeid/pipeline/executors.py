@@ -54,8 +54,8 @@ def _quiet_exit(_signum: int, _frame: object) -> None:
 
 def _init_pool_worker(settings: WorkerSettings) -> None:
     # On Ctrl-C a worker leaves at once and without a traceback. That is safe: outputs
-    # appear only by an atomic link from the staging folder, which the next run clears,
-    # and the journal lets the rerun finish the job.
+    # appear only by an atomic link of a whole file (an unnamed one, or one in the staging
+    # folder, which the next run clears), and the journal lets the rerun finish the job.
     signal.signal(signal.SIGINT, _quiet_exit)
     init_worker(settings)
     # A pool worker's tables and dictionaries live as long as it does: take them out of

@@ -19,7 +19,6 @@ from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
-from imagedeid.dicom.part10 import engine_build
 from imagedeid.errors import InputError
 from imagedeid.io.crosswalk import Crosswalk
 from imagedeid.io.files import (
@@ -38,7 +37,7 @@ from imagedeid.pipeline.review import review_page
 from imagedeid.pipeline.tasks import Task, WorkerSettings
 from imagedeid.policy.profile import Profile
 from imagedeid.pseudonym import ProjectKey
-from imagedeid.version import __version__
+from imagedeid.version import __version__, engine_build
 
 SUCCESS = frozenset({FileStatus.OK, FileStatus.SKIPPED_DONE})
 
