@@ -15,7 +15,6 @@ from typing import Any
 
 from imagedeid.dicom.part10 import deidentify_part10
 from imagedeid.errors import BackendUnavailableError, CrosswalkError, InputError
-from imagedeid.io.crosswalk import Crosswalk
 from imagedeid.io.files import create_key_file, load_key_file, read_bytes, read_text, resolve_key
 from imagedeid.model import ActionRecord, FileResult
 from imagedeid.pipeline.executors import Executor
@@ -180,6 +179,8 @@ def reidentify(pseudonym: str, crosswalk: PathLike, key_file: PathLike) -> list[
     """Look a pseudonym up in the encrypted crosswalk: (kind, original) pairs."""
     if not Path(crosswalk).is_file():
         raise CrosswalkError(f"{crosswalk}: no such crosswalk file")
+    from imagedeid.io.crosswalk import Crosswalk
+
     cw = Crosswalk(Path(crosswalk), load_key_file(Path(key_file)))
     try:
         return cw.lookup(pseudonym)

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import platform
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version as _dist_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagedeid.errors import InputError
-from imagedeid.io.crosswalk import Crosswalk
 from imagedeid.io.files import (
     file_signature,
     is_nonempty_file,
@@ -38,6 +37,9 @@ from imagedeid.pipeline.tasks import Task, WorkerSettings
 from imagedeid.policy.profile import Profile
 from imagedeid.pseudonym import ProjectKey
 from imagedeid.version import __version__, engine_build
+
+if TYPE_CHECKING:
+    from imagedeid.io.crosswalk import Crosswalk
 
 SUCCESS = frozenset({FileStatus.OK, FileStatus.SKIPPED_DONE})
 
@@ -153,7 +155,11 @@ def run(
     reset_dir(staging)  # leftovers of a crashed run
     make_dir(req.output)
     journal = Journal(req.state_dir / "journal.jsonl")
-    crosswalk = Crosswalk(req.crosswalk_path, req.key) if req.crosswalk_path else None
+    crosswalk: Crosswalk | None = None
+    if req.crosswalk_path:  # sqlite3 and cryptography load only for a run that keeps one
+        from imagedeid.io.crosswalk import Crosswalk
+
+        crosswalk = Crosswalk(req.crosswalk_path, req.key)
     failures_path = req.state_dir / "failures.tsv"
     review_dir = req.state_dir / "review" if req.review and req.profile.pixels.enabled else None
     if review_dir is not None:
@@ -245,7 +251,7 @@ def run(
         "tool": "imagedeid",
         "version": __version__,
         "versions": {
-            "python": platform.python_version(),
+            "python": "{}.{}.{}".format(*sys.version_info[:3]),
             "pydicom": _dist_version("pydicom"),
             "engine": engine_build(),
         },

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from imagedeid.errors import PolicyError
 from imagedeid.model import Action, DateMode, Option, PixelMode, PixelScope, PixelSettings
 from imagedeid.policy.dictionary import all_keywords, keyword_of, tag_for_keyword
@@ -243,6 +241,8 @@ def _suggest(word: str, choices: Any) -> str:
 
 def parse_profile(text: str, source: str) -> Profile:
     """Parse and validate a YAML profile. ``source`` names the file in messages."""
+    import yaml  # only for profile files: the built-in profiles are defined in code
+
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:

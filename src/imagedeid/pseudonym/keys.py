@@ -13,9 +13,6 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from imagedeid.errors import KeyFileError
 
 KEY_PREFIX = "imagedeid-key-v1:"
@@ -28,13 +25,15 @@ def generate_secret() -> bytes:
     return secrets.token_bytes(SECRET_BYTES)
 
 
+_SALT = b"imagedeid/v1"
+
+
 def _derive(secret: bytes, purpose: str) -> bytes:
-    return HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=b"imagedeid/v1",
-        info=purpose.encode("ascii"),
-    ).derive(secret)
+    """HKDF-SHA256 (RFC 5869) with one output block of 32 bytes: extract, then expand.
+    The standard library's HMAC suffices, so deriving keys loads no crypto package
+    (tests check it against the ``cryptography`` package's HKDF)."""
+    prk = hmac.new(_SALT, secret, hashlib.sha256).digest()
+    return hmac.new(prk, purpose.encode("ascii") + b"\x01", hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
