@@ -35,6 +35,9 @@ from phi_corpus import CorpusParams, build_corpus, iter_files, manifest_matches 
 REPO = BENCH_DIR.parent
 PEERS_BIN = BENCH_DIR / ".peers" / "venv" / "bin"
 IMAGEDEID = REPO / ".venv" / "bin" / "imagedeid"
+# research without Clean Pixel Data: the peers do no pixel work (--imagedeid-profile).
+HEADERS_PROFILE = str(REPO / "benchmarks" / "profiles" / "research-headers.yaml")
+IMAGEDEID_PROFILE = [HEADERS_PROFILE]
 BASELINE = "dicognito"
 TOOL_TIMEOUT_S = 600
 
@@ -114,8 +117,8 @@ def prepare_imagedeid(paths: Paths, out_dir: Path, workers: int) -> list[str]:
         str(paths.key),
         "--workers",
         str(workers),
-        "--profile",  # research without Clean Pixel Data: the peers do no pixel work
-        str(REPO / "benchmarks" / "profiles" / "research-headers.yaml"),
+        "--profile",
+        IMAGEDEID_PROFILE[0],
     ]
 
 
@@ -391,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="imagedeid workers (default 2)")
     parser.add_argument("--skip-peers", action="store_true", help="run imagedeid only")
     parser.add_argument("--tools", nargs="+", choices=list(TOOLS), help="run only these")
+    parser.add_argument(
+        "--imagedeid-profile",
+        default=HEADERS_PROFILE,
+        help="imagedeid's profile (default: research without Clean Pixel Data; "
+        "`research` adds OCR of every image that needs it)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "out")
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each tool N times, report the fastest"
@@ -401,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run no tool: score the outputs already there with the timings in results.json",
     )
     args = parser.parse_args(argv)
+    IMAGEDEID_PROFILE[0] = args.imagedeid_profile
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if not 1 <= args.workers <= (os.cpu_count() or 2):
