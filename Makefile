@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The header engine's hot modules, compiled with mypyc next to their sources (setup.py).
 BUILT := $(VENV)/.compiled
-ENGINE_SOURCES := $(wildcard src/imagedeid/dicom/*.py src/imagedeid/text/*.py)
+ENGINE_SOURCES := $(wildcard src/imagedeid/dicom/*.py src/imagedeid/text/*.py src/imagedeid/pseudonym/*.py)
 
 .PHONY: setup build build-deps system-deps demo test lint typecheck layers unit bench bench-pixels clean
 

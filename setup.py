@@ -19,13 +19,17 @@ from setuptools.command.build_ext import build_ext
 # The per-file path of a header-only run (see benchmarks/engine_phases.py).
 COMPILED = (
     "dicom/collect.py",
+    "dicom/container.py",
     "dicom/context.py",
     "dicom/engine.py",
     "dicom/operations.py",
+    "dicom/part10.py",
     "dicom/rawcodec.py",
     "dicom/rawparse.py",
     "dicom/scan.py",
     "dicom/textcodec.py",
+    "dicom/values.py",
+    "pseudonym/pseudonymizer.py",
     "text/denylist.py",
     "text/terms.py",
 )

@@ -7,6 +7,8 @@ this runs the same inputs through each, in subprocesses, and compares every outp
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import shutil
 import subprocess
@@ -38,6 +40,10 @@ FILES = (
     "rtplan.dcm",
     "nested_priv_SQ.dcm",
     "waveform_ecg.dcm",
+    # Refused inputs: the engines must refuse the same ones for the same reason.
+    "rtplan_truncated.dcm",
+    "MR_truncated.dcm",
+    "emri_small_jpeg_2k_lossless_too_short.dcm",
 )
 
 
@@ -59,7 +65,9 @@ def test_version_names_the_engine_build() -> None:
     assert f"({engine_build()} header engine)" in res.stdout
 
 
-def _run(pythonpath: Path | None, inputs: Path, out: Path, key: Path) -> dict[str, bytes]:
+def _run(
+    pythonpath: Path | None, inputs: Path, out: Path, key: Path
+) -> tuple[dict[str, bytes], dict[str, int]]:
     env = dict(os.environ)
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
@@ -86,7 +94,9 @@ def _run(pythonpath: Path | None, inputs: Path, out: Path, key: Path) -> dict[st
         check=False,
     )
     assert res.returncode in (0, 1), res.stderr
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.dcm"))}
+    report = json.loads((out.parent / f"{out.name}.json").read_text())
+    files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.dcm"))}
+    return files, report["failures_by_reason"]
 
 
 @pytest.mark.skipif(engine_build() != "compiled", reason="no compiled engine installed")
@@ -115,10 +125,44 @@ def test_compiled_and_pure_python_engines_write_the_same_bytes(tmp_path: Path) -
     )
     assert probe.stdout.strip() == "python"
 
-    compiled = _run(None, inputs, tmp_path / "out-compiled", key)
-    python = _run(pure, inputs, tmp_path / "out-python", key)
+    compiled, compiled_refused = _run(None, inputs, tmp_path / "out-compiled", key)
+    python, python_refused = _run(pure, inputs, tmp_path / "out-python", key)
+    assert compiled_refused == python_refused
+    assert compiled_refused.get("bad-input", 0) >= 3  # the truncated files
+    assert "internal-error" not in compiled_refused
     # A few inputs may be refused; the same ones by both engines.
-    assert len(compiled) >= len(FILES) + len(CHARSET_FILES) - 4
+    assert len(compiled) >= len(FILES) + len(CHARSET_FILES) - 7
     assert compiled.keys() == python.keys()
     differ = [name for name in compiled if compiled[name] != python[name]]
     assert not differ, f"compiled and pure-Python outputs differ: {differ}"
+
+
+def _compiled_sources() -> list[Path]:
+    """The modules setup.py compiles (its COMPILED tuple, read without running it)."""
+    setup_py = Path(__file__).resolve().parent.parent / "setup.py"
+    tree = ast.parse(setup_py.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "COMPILED" for t in node.targets
+        ):
+            return [SRC / ast.literal_eval(e) for e in node.value.elts]
+    raise AssertionError("setup.py has no COMPILED tuple")
+
+
+def test_compiled_modules_avoid_what_mypyc_miscompiles() -> None:
+    """One name bound by except clauses of different types in one function: mypyc types
+    it by the first clause, and the second exception becomes a TypeError (an internal
+    error instead of a clear refusal; the fuzz tests found it)."""
+    sources = _compiled_sources()
+    assert len(sources) >= 10 and all(p.exists() for p in sources)
+    shared = []
+    for source in sources:
+        for func in ast.walk(ast.parse(source.read_text())):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            types: dict[str, set[str]] = {}
+            for node in ast.walk(func):
+                if isinstance(node, ast.ExceptHandler) and node.name and node.type:
+                    types.setdefault(node.name, set()).add(ast.unparse(node.type))
+            shared += [f"{source.name}:{func.name}:{n}" for n, t in types.items() if len(t) > 1]
+    assert not shared, f"give each except clause its own name: {shared}"

@@ -39,16 +39,28 @@ _ASCII = TextCodec("")
 _UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
-@dataclass
 class Part10:
-    """A parsed file. ``buffer`` is a view of the bytes the elements' encodings lie in."""
+    """A parsed file. ``buffer`` is a view of the bytes the elements' encodings lie in.
+    (A plain class: mypyc, which compiles this module, cannot make a dataclass field of
+    a memoryview.)"""
 
-    buffer: memoryview
-    meta: list[Elem]
-    dataset: list[Elem]
-    transfer_syntax: str
-    syntax: Syntax
-    deflated: bool
+    __slots__ = ("buffer", "dataset", "deflated", "meta", "syntax", "transfer_syntax")
+
+    def __init__(
+        self,
+        buffer: memoryview,
+        meta: list[Elem],
+        dataset: list[Elem],
+        transfer_syntax: str,
+        syntax: Syntax,
+        deflated: bool,
+    ) -> None:
+        self.buffer = buffer
+        self.meta = meta
+        self.dataset = dataset
+        self.transfer_syntax = transfer_syntax
+        self.syntax = syntax
+        self.deflated = deflated
 
     def meta_text(self, tag: int) -> str:
         for el in self.meta:
@@ -123,12 +135,14 @@ def read_part10(data: bytes) -> Part10:
 
 
 def _parse_or_fail(data: bytes, pos: int, syntax: Syntax) -> list[Elem]:
+    # One name per except clause: mypyc (which compiles this module) types a shared
+    # name by its first clause, and a RawParseError in it becomes a TypeError.
     try:
         return parse(data, pos, len(data), syntax)
-    except UnorderedElementError as exc:
-        raise UnorderedInputError(f"the data set is malformed ({exc})") from None
-    except RawParseError as exc:
-        raise InputError(f"the data set is malformed ({exc})") from None
+    except UnorderedElementError as unordered:
+        raise UnorderedInputError(f"the data set is malformed ({unordered})") from None
+    except RawParseError as malformed:
+        raise InputError(f"the data set is malformed ({malformed})") from None
     except struct.error:
         raise InputError("the data set is malformed (an element header is cut short)") from None
 

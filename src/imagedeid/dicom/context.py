@@ -41,6 +41,7 @@ class Ctx:
         "cleaner",
         "codec",
         "crosswalk",
+        "date_op",
         "generated",
         "mode",
         "patient",
@@ -49,6 +50,7 @@ class Ctx:
         "records",
         "safe_private",
         "shift",
+        "time_op",
         "top",
     )
 
@@ -59,6 +61,8 @@ class Ctx:
         self.pseud = pseud
         self.codec = codec
         self.mode = plan.date_mode
+        self.date_op = f"date-{self.mode.value}"  # the operation names records carry
+        self.time_op = f"time-{self.mode.value}"
         self.safe_private = plan.retain_safe_private
         self.records = records
         self.generated: set[str] = set()

@@ -158,10 +158,10 @@ def clean(el: Elem, vr: str, ctx: Ctx, path: Path, rid: str) -> None:
             if part:  # date of the file is this engine's output, not a leak
                 ctx.made(part)
         new = "\\".join(p or "" for p in parts)
-        op = f"date-{ctx.mode.value}"
+        op = ctx.date_op
     elif vr == "TM":
         new = "\\".join(transform_time(p, ctx.mode) if p else "" for p in old.split("\\"))
-        op = f"time-{ctx.mode.value}"
+        op = ctx.time_op
     elif vr == "AS":
         new, op = cap_age(old), "age-cap"
     elif vr == "PN":

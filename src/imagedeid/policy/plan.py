@@ -45,14 +45,15 @@ class Plan:
     # Public tags outside the table whose values cannot carry identity (numbers, codes,
     # times, bulk data): kept as raw bytes without a second look.
     plain_keep: frozenset[int] = field(default=frozenset(), repr=False)
+    # Read for every UID the engine maps: worked out once.
+    retain_uids: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "retain_uids", Option.RETAIN_UIDS in self.profile.options)
 
     @property
     def retain_safe_private(self) -> bool:
         return self.private_rule.action is not Action.REMOVE
-
-    @property
-    def retain_uids(self) -> bool:
-        return Option.RETAIN_UIDS in self.profile.options
 
     @property
     def date_mode(self) -> DateMode:

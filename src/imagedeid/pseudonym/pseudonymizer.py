@@ -8,7 +8,6 @@ unrelated ones. HMAC-SHA256 everywhere -- never an unkeyed hash.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 from functools import lru_cache
 
@@ -32,7 +31,7 @@ def _base32(value: int, length: int) -> str:
 
 
 def _hmac(key: bytes, namespace: bytes, value: str) -> bytes:
-    return hmac.new(key, namespace + b"\x00" + value.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, namespace + b"\x00" + value.encode("utf-8"), "sha256")
 
 
 class Pseudonymizer:
