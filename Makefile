@@ -78,3 +78,4 @@ bench-pixels: setup system-deps
 
 clean:
 	rm -rf $(VENV) demo build .pytest_cache .mypy_cache .ruff_cache
+	find src -name '*.so' -delete
