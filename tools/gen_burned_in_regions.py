@@ -64,7 +64,6 @@ left-over operator; a condition that leaves tokens unused is an error here.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -77,9 +76,11 @@ from typing import Any
 
 from pydicom import datadict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SHARED = REPO_ROOT.parent / "shared"
-DATA_DIR = REPO_ROOT / "src" / "imagedeid" / "policy" / "data"
+# The sibling generator's paths, JSON layout and command line (also when a test loads
+# this file by path, with tools/ not on sys.path).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gen_policy_data import DATA_DIR, dump_json, parse_args, write_text
+
 GENERATED_BY = "tools/gen_burned_in_regions.py"
 
 SOURCE_PATH = Path("reference") / "ctp-burned-in-regions.script"
@@ -522,28 +523,8 @@ def readme_with_section(current: str, section: str) -> str:
     return f"{head}\n\n{section}" if head else section
 
 
-def dump_json(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--shared",
-        type=Path,
-        default=DEFAULT_SHARED,
-        help=f"folder holding the reference material (default: {DEFAULT_SHARED})",
-    )
-    return parser.parse_args(argv)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, __doc__)
     try:
         document = build_regions(args.shared)
     except (SourceError, OSError, UnicodeDecodeError) as exc:

@@ -420,8 +420,10 @@ def write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+def parse_args(argv: Sequence[str] | None, doc: str | None = __doc__) -> argparse.Namespace:
+    """``--shared``; ``doc`` is the calling generator's docstring (its first paragraph
+    describes the command)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
     parser.add_argument(
         "--shared",
         type=Path,
