@@ -164,8 +164,8 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             bar = tqdm(total=n, unit="file", dynamic_ncols=True, file=sys.stderr)
 
-    def progress(_res: Any) -> None:
-        if bar is not None:
+    def progress(res: Any) -> None:
+        if bar is not None and not res.renamed:  # a renamed output was counted already
             bar.update(1)
 
     try:

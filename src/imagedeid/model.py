@@ -140,6 +140,10 @@ class FileResult:
     pixel_boxes: int = 0
     ocr_seconds: float = 0.0
     review: tuple[str, ...] = ()  # thumbnail files in the review folder (before, after)
+    # The plain <uid>.dcm this output shares with inputs of the same SOP Instance UID
+    # but other content; the run settles which of them keeps it (io.shared_names).
+    shared_name: str = ""
+    renamed: bool = False  # reported again at the end of a run: its output was renamed
 
 
 @dataclass(slots=True)

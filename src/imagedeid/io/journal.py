@@ -9,29 +9,37 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.done: dict[str, str] = {}
+        # plain output name -> inputs that shared it (io.shared_names), from earlier runs
+        self.shared: dict[str, set[str]] = {}
         if path.exists():
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line cut by a crash: that input is simply redone
-                    if entry.get("status") == "ok":
-                        self.done[entry["key"]] = entry["out"]
+            for entry in _done_entries(path):
+                self.done[entry["key"]] = entry["out"]
+                if entry.get("shared"):
+                    self.shared.setdefault(entry["shared"], set()).add(entry["key"])
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
-    def record_done(self, key: str, out: str) -> None:
-        self._fh.write(json.dumps({"key": key, "status": "ok", "out": out}) + "\n")
+    def record_done(self, key: str, out: str, shared: str = "") -> None:
+        """``out`` is done for ``key``; a later line for the same key replaces it."""
+        entry = {"key": key, "status": "ok", "out": out}
+        if shared:
+            entry["shared"] = shared
+        self._fh.write(json.dumps(entry) + "\n")
         self._fh.flush()
+
+    def outputs(self) -> dict[str, str]:
+        """Every input's latest output name, earlier runs and this one (reads the file)."""
+        self._fh.flush()
+        return {entry["key"]: entry["out"] for entry in _done_entries(self.path)}
 
     def sync(self) -> None:
         self._fh.flush()
@@ -40,3 +48,14 @@ class Journal:
     def close(self) -> None:
         self.sync()
         self._fh.close()
+
+
+def _done_entries(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash: that input is simply redone
+            if isinstance(entry, dict) and entry.get("status") == "ok":
+                yield entry

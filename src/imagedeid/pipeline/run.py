@@ -14,7 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from imagedeid.io.files import (
     write_json_atomic,
 )
 from imagedeid.io.journal import Journal
+from imagedeid.io.shared_names import settle_shared_name
 from imagedeid.model import FileResult, FileStatus
 from imagedeid.pipeline.executors import Executor, ProcessExecutor, SerialExecutor
 from imagedeid.pipeline.review import review_page
@@ -122,6 +123,58 @@ def _check_paths(req: RunRequest) -> None:
         raise InputError("the report must be written outside the output folder")
 
 
+def _settle_shared_names(
+    req: RunRequest,
+    settings: WorkerSettings,
+    journal: Journal,
+    sharing: list[FileResult],
+    skipped: list[FileResult],
+    todo: list[tuple[str, str]],
+) -> list[FileResult]:
+    """Inputs that share a SOP Instance UID but differ in content: give the plain name to
+    the lowest content, whichever was written first (io.shared_names), record the final
+    names in the journal and return the results that changed, marked ``renamed``."""
+    groups = {res.shared_name for res in sharing} | set(journal.shared)
+    if not groups:
+        return []
+    outs = journal.outputs()
+    members: dict[str, set[str]] = {plain: set(journal.shared.get(plain, ())) for plain in groups}
+    for res in sharing:
+        members[res.shared_name].add(res.journal_key)
+    for key, out in outs.items():  # the input that wrote the plain name first
+        if out in members:
+            members[out].add(key)
+    known = {res.journal_key: res for res in (*skipped, *sharing)}
+    paths = dict((k, p) for p, k in todo)
+    renamed: list[FileResult] = []
+    for plain in sorted(groups):
+        keys = sorted(k for k in members[plain] if k in outs)
+        moves = settle_shared_name(
+            req.output, plain, (outs[k] for k in keys), settings.staging, settings.fsync
+        )
+        for key in keys:
+            new = moves.get(outs[key])
+            if new is None:
+                continue
+            journal.record_done(key, new, plain)
+            if key in known:
+                renamed.append(replace(known[key], output_relpath=new, renamed=True))
+            elif key in paths:
+                note = "output renamed: it shares its SOP Instance UID with other content"
+                renamed.append(
+                    FileResult(
+                        paths[key],
+                        FileStatus.OK,
+                        new,
+                        note,
+                        journal_key=key,
+                        shared_name=plain,
+                        renamed=True,
+                    )
+                )
+    return renamed
+
+
 def _pixel_report(
     req: RunRequest,
     counts: Counter[str],
@@ -187,6 +240,8 @@ def run(
     pixel_boxes = 0
     ocr_seconds = 0.0
     reviewed: list[FileResult] = []
+    sharing: list[FileResult] = []  # written beside another output of the same instance
+    renamed: list[FileResult] = []
     for path in iter_inputs(list(req.inputs), exclude):
         try:
             jkey = _journal_key(req.key, path, req.profile)
@@ -222,7 +277,9 @@ def run(
             if res.review:
                 reviewed.append(res)
             if res.status is FileStatus.OK:
-                journal.record_done(res.journal_key, res.output_relpath)
+                journal.record_done(res.journal_key, res.output_relpath, res.shared_name)
+                if res.shared_name:
+                    sharing.append(res)
                 syntaxes[res.transfer_syntax] += 1
                 if crosswalk is not None and res.crosswalk:
                     crosswalk.add(res.crosswalk)
@@ -240,6 +297,10 @@ def run(
                     f"{res.journal_key}\t{res.status.value}\t{res.reason_code}\t{res.input_path}"
                 )
             if progress is not None:
+                progress(res)
+        renamed = _settle_shared_names(req, settings, journal, sharing, skipped, todo)
+        if progress is not None:
+            for res in renamed:
                 progress(res)
     finally:
         journal.close()
@@ -272,6 +333,7 @@ def run(
         "failures": failures,
         "failure_paths_file": str(failures_path) if failures else None,
         "transfer_syntaxes": dict(sorted(syntaxes.items())),
+        "outputs_renamed": len(renamed),
         "crosswalk": str(req.crosswalk_path) if req.crosswalk_path else None,
         "pixels": _pixel_report(req, pixel_counts, pixel_boxes, ocr_seconds, review_dir),
     }

@@ -6,7 +6,6 @@ exception that stops the batch.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from imagedeid.errors import (
     UnsafeOutputError,
 )
 from imagedeid.io.files import read_bytes, write_new_file
+from imagedeid.io.shared_names import content_digest, content_name
 from imagedeid.model import FileResult, FileStatus, HeaderLookup, PixelEdit, TextCleaner
 from imagedeid.pipeline.tasks import Task, WorkerSettings
 
@@ -56,18 +56,23 @@ def run_task(task: Task) -> list[FileResult]:
     ]
 
 
-def _write(relpath: str, data: bytes, settings: WorkerSettings) -> tuple[str, str]:
-    """Write without ever overwriting. Another input with the same SOP Instance UID but
-    different content (say, another transfer syntax) goes beside it, named by content."""
+def _write(relpath: str, data: bytes, settings: WorkerSettings) -> tuple[str, str, str]:
+    """Write without ever overwriting: (name written, note, shared plain name or "").
+
+    Another input with the same SOP Instance UID but other content (say, another
+    transfer syntax) goes beside it under a content name; the run settles at its end
+    which content keeps the plain name (io.shared_names)."""
     final = settings.output / relpath
     if write_new_file(final, data, settings.staging, settings.fsync):
-        return relpath, ""
+        return relpath, "", ""
     if read_bytes(final) == data:
-        return relpath, "identical output already present"
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    alt = relpath[: -len(".dcm")] + f".{digest}.dcm"
-    write_new_file(settings.output / alt, data, settings.staging, settings.fsync)
-    return alt, "SOP Instance UID shared with a different input; written under a content name"
+        return relpath, "identical output already present", relpath
+    alt = content_name(relpath, content_digest(data))
+    written = write_new_file(settings.output / alt, data, settings.staging, settings.fsync)
+    if not written and read_bytes(settings.output / alt) != data:  # 48 bits agree: refuse
+        raise OutputError(f"{alt}: another output holds this content name")
+    note = "SOP Instance UID shared with a different input; written under a content name"
+    return alt, note, relpath
 
 
 # What each refusal means for the batch: (status, reason code). Most specific first.
@@ -147,7 +152,7 @@ def process_file(
             crosswalk=settings.crosswalk,
             pixel_hook=step,
         )
-        relpath, note = _write(result.relpath, result.data, settings)
+        relpath, note, group = _write(result.relpath, result.data, settings)
         if result.normalised:
             note = ", ".join(filter(None, ["normalised through pydicom", note]))
         pixels = getattr(step, "result", None)
@@ -165,6 +170,7 @@ def process_file(
             pixel_boxes=len(result.pixel_edit.boxes) if result.pixel_edit else 0,
             ocr_seconds=round(float(getattr(pixels, "ocr_seconds", 0.0)), 4),
             review=_save_review(getattr(pixels, "review", None), journal_key, settings),
+            shared_name=group,
         )
     except PixelReviewError as exc:
         return FileResult(
