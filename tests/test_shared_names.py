@@ -138,6 +138,7 @@ def test_every_result_names_its_own_output(exports: list[Path], tmp_path: Path) 
             written = pydicom.dcmread(out / res.output_relpath)
             source = pydicom.dcmread(res.input_path)
             assert written.file_meta.TransferSyntaxUID == source.file_meta.TransferSyntaxUID
+            assert res.transfer_syntax == source.file_meta.TransferSyntaxUID  # renamed ones too
 
 
 def test_journal_names_the_final_outputs_so_a_rerun_skips_all(

@@ -28,18 +28,29 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
-    def record_done(self, key: str, out: str, shared: str = "") -> None:
-        """``out`` is done for ``key``; a later line for the same key replaces it."""
-        entry = {"key": key, "status": "ok", "out": out}
+    def record_done(
+        self, key: str, out: str, shared: str = "", detail: dict[str, Any] | None = None
+    ) -> None:
+        """``out`` is done for ``key``; a later line for the same key replaces it.
+        ``detail`` holds what else a caller needs to report the input again (no PHI)."""
+        entry: dict[str, Any] = {"key": key, "status": "ok", "out": out}
         if shared:
             entry["shared"] = shared
+        if detail:
+            entry["detail"] = detail
         self._fh.write(json.dumps(entry) + "\n")
         self._fh.flush()
 
-    def outputs(self) -> dict[str, str]:
-        """Every input's latest output name, earlier runs and this one (reads the file)."""
+    def latest(self, keys: set[str], outs: set[str]) -> dict[str, dict[str, Any]]:
+        """The latest entry of each input in ``keys`` and of each input whose latest output
+        is in ``outs``, earlier runs and this one (reads the file; holds only those)."""
         self._fh.flush()
-        return {entry["key"]: entry["out"] for entry in _done_entries(self.path)}
+        found: dict[str, dict[str, Any]] = {}
+        for entry in _done_entries(self.path):
+            key = entry["key"]
+            if key in keys or key in found or entry["out"] in outs:
+                found[key] = entry
+        return {k: e for k, e in found.items() if k in keys or e["out"] in outs}
 
     def sync(self) -> None:
         self._fh.flush()

@@ -137,42 +137,52 @@ def _settle_shared_names(
     groups = {res.shared_name for res in sharing} | set(journal.shared)
     if not groups:
         return []
-    outs = journal.outputs()
     members: dict[str, set[str]] = {plain: set(journal.shared.get(plain, ())) for plain in groups}
     for res in sharing:
         members[res.shared_name].add(res.journal_key)
-    for key, out in outs.items():  # the input that wrote the plain name first
-        if out in members:
-            members[out].add(key)
+    entries = journal.latest(set().union(*members.values()), groups)
+    for key, entry in entries.items():  # the input that wrote the plain name first
+        if entry["out"] in members:
+            members[entry["out"]].add(key)
     known = {res.journal_key: res for res in (*skipped, *sharing)}
-    paths = dict((k, p) for p, k in todo)
+    paths = {k: p for p, k in todo}
     renamed: list[FileResult] = []
     for plain in sorted(groups):
-        keys = sorted(k for k in members[plain] if k in outs)
+        keys = sorted(k for k in members[plain] if k in entries)
         moves = settle_shared_name(
-            req.output, plain, (outs[k] for k in keys), settings.staging, settings.fsync
+            req.output, plain, (entries[k]["out"] for k in keys), settings.staging, settings.fsync
         )
         for key in keys:
-            new = moves.get(outs[key])
+            new = moves.get(entries[key]["out"])
             if new is None:
                 continue
-            journal.record_done(key, new, plain)
+            journal.record_done(key, new, plain, entries[key].get("detail"))
             if key in known:
                 renamed.append(replace(known[key], output_relpath=new, renamed=True))
-            elif key in paths:
-                note = "output renamed: it shares its SOP Instance UID with other content"
-                renamed.append(
-                    FileResult(
-                        paths[key],
-                        FileStatus.OK,
-                        new,
-                        note,
-                        journal_key=key,
-                        shared_name=plain,
-                        renamed=True,
-                    )
-                )
+            elif key in paths:  # written this run, before another input took its name
+                renamed.append(_from_journal(paths[key], key, new, plain, entries[key]))
     return renamed
+
+
+def _journal_detail(res: FileResult) -> dict[str, Any] | None:
+    """What the journal keeps of a released input, to report it again if it is renamed."""
+    detail = {
+        "reason": res.reason,
+        "transfer_syntax": res.transfer_syntax,
+        "pixels": res.pixels,
+        "pixel_boxes": res.pixel_boxes,
+        "ocr_seconds": res.ocr_seconds,
+        "review": list(res.review),
+    }
+    return {k: v for k, v in detail.items() if v} or None
+
+
+def _from_journal(path: str, key: str, out: str, plain: str, entry: dict[str, Any]) -> FileResult:
+    detail = dict(entry.get("detail") or {})
+    detail["review"] = tuple(detail.get("review", ()))
+    return FileResult(
+        path, FileStatus.OK, out, journal_key=key, shared_name=plain, renamed=True, **detail
+    )
 
 
 def _pixel_report(
@@ -277,7 +287,9 @@ def run(
             if res.review:
                 reviewed.append(res)
             if res.status is FileStatus.OK:
-                journal.record_done(res.journal_key, res.output_relpath, res.shared_name)
+                journal.record_done(
+                    res.journal_key, res.output_relpath, res.shared_name, _journal_detail(res)
+                )
                 if res.shared_name:
                     sharing.append(res)
                 syntaxes[res.transfer_syntax] += 1
