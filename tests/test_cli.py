@@ -365,3 +365,37 @@ def test_profiles_lists_builtins_and_shows_rules() -> None:
     assert doc["id"] == "research" and doc["content_hash"].startswith("sha256:")
     assert any(r["keyword"] == "PatientName" for r in doc["rules"])
     assert imagedeid("profiles", "reserch").returncode == 2
+
+
+def test_a_header_run_loads_no_pixel_email_or_html_modules(tmp_path: Path, inputs: Path) -> None:
+    """What a header-only run imports is paid on every run: keep report-only and
+    pixel-only modules out of it."""
+    body = (
+        "import imagedeid.api\n"
+        f"s = imagedeid.api.deidentify([{str(inputs)!r}], {str(tmp_path / 'out')!r}, "
+        "profile='basic', workers=1, environ={})\n"
+        "assert s.report['versions']['pydicom']"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(body=body)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    loaded = set(json.loads(res.stderr.strip().splitlines()[-1]))
+    assert not [
+        m
+        for m in loaded
+        if m.startswith("imagedeid.pixels") or m.split(".")[0] in ("email", "html")
+    ]
+    assert "importlib.metadata" not in loaded
+
+
+def test_report_names_the_installed_pydicom_version() -> None:
+    from importlib.metadata import version
+
+    from imagedeid.version import distribution_version
+
+    assert distribution_version("pydicom") == version("pydicom")

@@ -19,7 +19,6 @@ from imagedeid.io.files import create_key_file, load_key_file, read_bytes, read_
 from imagedeid.model import ActionRecord, FileResult
 from imagedeid.pipeline.executors import Executor
 from imagedeid.pipeline.run import RunRequest, RunSummary, method_description, run, state_dir_for
-from imagedeid.pixels.ocr import availability as ocr_availability
 from imagedeid.policy.plan import compile_plan
 from imagedeid.policy.profile import (
     BUILTIN_PROFILES,
@@ -112,6 +111,8 @@ def deidentify(
     state = state_dir_for(out)
     prof = load_profile(profile)  # a bad profile or input fails before any key is made
     if prof.pixels.enabled:
+        from imagedeid.pixels.ocr import availability as ocr_availability  # pixel runs only
+
         ok, why = ocr_availability(prof.pixels.engine)
         if not ok:  # refuse the run rather than sequester every image one by one
             raise BackendUnavailableError(f"profile {prof.label} cleans pixel data: {why}")

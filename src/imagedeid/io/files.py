@@ -24,7 +24,7 @@ KEY_ENV = "IMAGEDEID_KEY"
 KEY_FILE_ENV = "IMAGEDEID_KEY_FILE"
 
 
-def iter_inputs(paths: list[Path], exclude: list[Path]) -> Iterator[Path]:
+def iter_inputs(paths: list[Path], exclude: list[Path]) -> Iterator[str]:
     """Files under ``paths`` (folders walked recursively, sorted, symlinked folders not
     followed), as absolute paths, minus the ``exclude`` trees; each file once."""
     excluded = {str(p.resolve()) for p in exclude}
@@ -40,7 +40,7 @@ def iter_inputs(paths: list[Path], exclude: list[Path]) -> Iterator[Path]:
         for path in candidates:
             if path not in seen:
                 seen.add(path)
-                yield Path(path)
+                yield path
 
 
 def _walk(root: str, excluded: set[str]) -> Iterator[str]:
@@ -93,7 +93,7 @@ _CHUNK = 1 << 20
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def file_signature(path: Path) -> tuple[str, int, int]:
+def file_signature(path: str | Path) -> tuple[str, int, int]:
     """(absolute path, size, mtime): what tells a rerun that an input is unchanged.
     Raises OSError for anything but a regular file (a FIFO would block the reader)."""
     st = os.stat(path)

@@ -1,6 +1,7 @@
 """The run journal: which inputs are done, so a rerun after a crash skips them.
 
-One JSON line per finished input, appended and flushed as each completes. Inputs
+One JSON line per finished input, appended as each completes and flushed after each
+batch of results (a crash loses at most the lines of the results in flight). Inputs
 are named by a keyed hash of (path, size, mtime) -- the journal holds no paths,
 which may contain patient names.
 """
@@ -39,6 +40,8 @@ class Journal:
         if detail:
             entry["detail"] = detail
         self._fh.write(json.dumps(entry) + "\n")
+
+    def flush(self) -> None:
         self._fh.flush()
 
     def latest(self, keys: set[str], outs: set[str]) -> dict[str, dict[str, Any]]:

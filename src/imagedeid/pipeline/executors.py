@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import operator
 import os
 import signal
 from collections.abc import Iterable, Iterator
@@ -38,9 +39,21 @@ class SerialExecutor:
             yield run_task(task)
 
 
-def _batches(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
+_MAX_BATCH = 64
+
+
+def _batches(tasks: Iterable[Task], size: int, workers: int) -> Iterator[list[Task]]:
+    """Batches of ``size`` tasks; when ``tasks`` knows its length (``__length_hint__``),
+    guided ones instead: large while much is left (less messaging per file), shrinking
+    to one at the end so that every worker finishes at about the same time."""
+    left = operator.length_hint(tasks, 0)
     it = iter(tasks)
-    while batch := list(islice(it, size)):
+    while True:
+        n = max(1, min(_MAX_BATCH, left // (workers * 4))) if left else size
+        batch = list(islice(it, n))
+        if not batch:
+            return
+        left = max(0, left - len(batch))
         yield batch
 
 
@@ -83,7 +96,7 @@ class ProcessExecutor:
             pending: set[Future[list[FileResult]]] = set()
             limit = self.workers * 4
             try:
-                for batch in _batches(tasks, self.batch_size):
+                for batch in _batches(tasks, self.batch_size, self.workers):
                     pending.add(pool.submit(_run_batch, batch))
                     if len(pending) >= limit:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)

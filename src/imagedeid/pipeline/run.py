@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +32,10 @@ from imagedeid.io.journal import Journal
 from imagedeid.io.shared_names import settle_shared_name
 from imagedeid.model import FileResult, FileStatus
 from imagedeid.pipeline.executors import Executor, ProcessExecutor, SerialExecutor
-from imagedeid.pipeline.review import review_page
 from imagedeid.pipeline.tasks import Task, WorkerSettings
 from imagedeid.policy.profile import Profile
 from imagedeid.pseudonym import ProjectKey
-from imagedeid.version import __version__, engine_build
+from imagedeid.version import __version__, distribution_version, engine_build
 
 if TYPE_CHECKING:
     from imagedeid.io.crosswalk import Crosswalk
@@ -94,18 +92,18 @@ def _input_id(key: ProjectKey, text: str) -> str:
     return digest.hexdigest()[:32]
 
 
-def _journal_key(key: ProjectKey, path: Path, profile: Profile) -> str:
+def _journal_key(key: ProjectKey, path: str, profile: Profile) -> str:
     """Keyed id of (input, size, mtime, profile): another profile redoes every input."""
     return _input_id(key, "|".join([*map(str, file_signature(path)), profile.content_hash]))
 
 
-def _unreadable(path: Path, key: ProjectKey, exc: OSError) -> FileResult:
+def _unreadable(path: str, key: ProjectKey, exc: OSError) -> FileResult:
     return FileResult(
-        str(path),
+        path,
         FileStatus.FAILED,
         reason=f"cannot be read ({exc.strerror or type(exc).__name__})",
         reason_code="unreadable",
-        journal_key=_input_id(key, str(path)),
+        journal_key=_input_id(key, path),
     )
 
 
@@ -121,6 +119,19 @@ def _check_paths(req: RunRequest) -> None:
         raise InputError("the crosswalk must be kept outside the output folder")
     if req.report_path.resolve().is_relative_to(out):
         raise InputError("the report must be written outside the output folder")
+
+
+class _Tasks:
+    """One task per input to do; knows how many (executors size their batches by it)."""
+
+    def __init__(self, todo: list[tuple[str, str]]) -> None:
+        self.todo = todo
+
+    def __iter__(self) -> Iterator[Task]:
+        return (Task("file", (p,), (k,)) for p, k in self.todo)
+
+    def __length_hint__(self) -> int:
+        return len(self.todo)
 
 
 def _settle_shared_names(
@@ -261,10 +272,10 @@ def run(
         done_out = journal.done.get(jkey)
         if done_out is not None and is_nonempty_file(req.output / done_out):
             skipped.append(
-                FileResult(str(path), FileStatus.SKIPPED_DONE, done_out, journal_key=jkey)
+                FileResult(path, FileStatus.SKIPPED_DONE, done_out, journal_key=jkey)
             )
         else:
-            todo.append((str(path), jkey))
+            todo.append((path, jkey))
     if on_total is not None:
         on_total(len(todo) + len(skipped))
     executor = req.executor or (
@@ -273,9 +284,10 @@ def run(
 
     def results() -> Iterator[FileResult]:
         yield from skipped
-        tasks = (Task("file", (p,), (k,)) for p, k in todo)
+        tasks = _Tasks(todo)
         for batch in executor.map_tasks(settings, tasks):
             yield from batch
+            journal.flush()  # once per batch: a crash loses at most the lines in flight
 
     try:
         for res in results():
@@ -325,7 +337,7 @@ def run(
         "version": __version__,
         "versions": {
             "python": "{}.{}.{}".format(*sys.version_info[:3]),
-            "pydicom": _dist_version("pydicom"),
+            "pydicom": distribution_version("pydicom"),
             "engine": engine_build(),
         },
         "profile": req.profile.describe(),
@@ -350,6 +362,8 @@ def run(
         "pixels": _pixel_report(req, pixel_counts, pixel_boxes, ocr_seconds, review_dir),
     }
     if review_dir is not None:
+        from imagedeid.pipeline.review import review_page  # html loads only for pixel runs
+
         replace_text(
             review_dir / "index.html",
             review_page(reviewed, req.profile.label) if reviewed else None,

@@ -3,7 +3,8 @@ never a data set, so it is cheap to send to a worker process or a remote engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagedeid.policy.profile import Profile
@@ -30,3 +31,7 @@ class WorkerSettings:
     fsync: bool = False
     review_dir: Path | None = None  # thumbnails of redacted and sequestered images
     ocr_threads: int = 0  # threads per OCR engine; 0: the runtime's default
+    output_dir: str = field(init=False, repr=False, compare=False)  # str(output), made once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_dir", os.fspath(self.output))

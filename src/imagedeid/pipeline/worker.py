@@ -6,7 +6,7 @@ exception that stops the batch.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING
 
 from imagedeid.dicom.part10 import deidentify_part10
@@ -51,7 +51,7 @@ def run_task(task: Task) -> list[FileResult]:
     assert _STATE is not None, "init_worker was not called in this process"
     settings, plan, pseud = _STATE
     return [
-        process_file(Path(p), k, settings, plan, pseud)
+        process_file(p, k, settings, plan, pseud)
         for p, k in zip(task.paths, task.journal_keys, strict=True)
     ]
 
@@ -62,14 +62,15 @@ def _write(relpath: str, data: bytes, settings: WorkerSettings) -> tuple[str, st
     Another input with the same SOP Instance UID but other content (say, another
     transfer syntax) goes beside it under a content name; the run settles at its end
     which content keeps the plain name (io.shared_names)."""
-    final = settings.output / relpath
+    output = settings.output_dir
+    final = os.path.join(output, relpath)
     if write_new_file(final, data, settings.staging, settings.fsync):
         return relpath, "", ""
     if read_bytes(final) == data:
         return relpath, "identical output already present", relpath
     alt = content_name(relpath, content_digest(data))
-    written = write_new_file(settings.output / alt, data, settings.staging, settings.fsync)
-    if not written and read_bytes(settings.output / alt) != data:  # 48 bits agree: refuse
+    written = write_new_file(os.path.join(output, alt), data, settings.staging, settings.fsync)
+    if not written and read_bytes(os.path.join(output, alt)) != data:  # 48 bits agree: refuse
         raise OutputError(f"{alt}: another output holds this content name")
     note = "SOP Instance UID shared with a different input; written under a content name"
     return alt, note, relpath
@@ -136,9 +137,8 @@ def _save_review(
 
 
 def process_file(
-    path: Path, journal_key: str, settings: WorkerSettings, plan: Plan, pseud: Pseudonymizer
+    path: str, journal_key: str, settings: WorkerSettings, plan: Plan, pseud: Pseudonymizer
 ) -> FileResult:
-    name = str(path)
     step: _PixelStep | None = None
     try:
         data = read_bytes(path)
@@ -159,7 +159,7 @@ def process_file(
         if result.pixel_edit is not None and result.pixel_edit.note:
             note = ", ".join(filter(None, [note, result.pixel_edit.note]))
         return FileResult(
-            name,
+            path,
             FileStatus.OK,
             relpath,
             note,
@@ -174,7 +174,7 @@ def process_file(
         )
     except PixelReviewError as exc:
         return FileResult(
-            name,
+            path,
             FileStatus.QUARANTINED,
             reason=str(exc),
             reason_code="pixel-review",
@@ -184,10 +184,10 @@ def process_file(
         )
     except ImageDeidError as exc:
         status, code = _outcome(exc)
-        return FileResult(name, status, reason=str(exc), reason_code=code, journal_key=journal_key)
+        return FileResult(path, status, reason=str(exc), reason_code=code, journal_key=journal_key)
     except Exception as exc:  # an engine bug must not stop the batch or leak a value
         return FileResult(
-            name,
+            path,
             FileStatus.FAILED,
             reason=f"internal error ({type(exc).__name__}); please report it",
             reason_code="internal-error",
