@@ -72,8 +72,11 @@ def _init_pool_worker(settings: WorkerSettings) -> None:
     signal.signal(signal.SIGINT, _quiet_exit)
     init_worker(settings)
     # A pool worker's tables and dictionaries live as long as it does: take them out of
-    # the cyclic collector's sight, so its full passes stay short.
+    # the cyclic collector's sight, so its full passes stay short. A file's elements
+    # form no cycles and are freed by reference counting as the file is done, so the
+    # young generation is collected less often (about 2% of a header worker's time).
     gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 class ProcessExecutor:
