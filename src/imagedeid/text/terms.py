@@ -162,13 +162,37 @@ def is_cjk(char: str) -> bool:
 TermIndex = dict[str, tuple[str, ...]]  # first token of a lowercase term -> terms
 
 
+@lru_cache(maxsize=16384)
+def _first_token(low: str) -> str:
+    tokens = TOKEN.findall(low)
+    return tokens[0] if tokens else ""
+
+
 def index_terms(terms: set[str]) -> TermIndex:
     by_first: dict[str, list[str]] = {}
     for term in {t.lower() for t in terms}:
-        tokens = TOKEN.findall(term)
-        if tokens:  # a term of punctuation alone identifies nobody
-            by_first.setdefault(tokens[0], []).append(term)
+        first = _first_token(term)
+        if first:  # a term of punctuation alone identifies nobody
+            by_first.setdefault(first, []).append(term)
     return {k: tuple(sorted(v, key=len, reverse=True)) for k, v in by_first.items()}
+
+
+def _scan_candidates(terms: set[str] | frozenset[str]) -> set[str]:
+    return {t for t in terms if len(t) >= 2 and len(t.encode("utf-8")) >= MIN_SCAN_TERM}
+
+
+@lru_cache(maxsize=4096)
+def _name_part(raw: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A name's terms and their minimal scan terms (a patient's and the staff's names
+    recur in every study, so this is cached apart from the whole identity)."""
+    terms = frozenset(_name_terms(raw))
+    return terms, frozenset(_minimal(_scan_candidates(terms)))
+
+
+@lru_cache(maxsize=4096)
+def _date_part(value: str) -> tuple[frozenset[str], frozenset[str]]:
+    terms = frozenset(date_forms(value))
+    return terms, frozenset(_minimal(_scan_candidates(terms)))
 
 
 @lru_cache(maxsize=512)
@@ -180,10 +204,8 @@ def identity_terms(
     birth_dates: tuple[str, ...],
 ) -> tuple[TermIndex, frozenset[str], frozenset[str]]:
     """Terms from who and where: the same for every file of a patient's study (cached)."""
-    terms: set[str] = set()
+    terms: set[str] = set()  # identifiers, places and phones
     digit_runs: set[str] = set()
-    for name in names:
-        terms |= _name_terms(name)
     for ident in identifiers:
         ident = ident.strip()
         if len(ident) >= 3:
@@ -205,11 +227,16 @@ def identity_terms(
             digit_runs.add(digits)
         if len(phone.strip()) >= 7:
             terms.add(phone.strip())
-    for date in birth_dates:
-        terms |= date_forms(date)
+    scan = _scan_candidates(terms) | digit_runs
+    # Names and dates bring many forms each; the scan terms a shorter one already
+    # catches are dropped per name and per date first (cached: they recur in every
+    # study), then over the whole. "Reported wherever the longer one is" is transitive,
+    # so the result catches whatever the full set would.
+    for part in [_name_part(n) for n in names] + [_date_part(d) for d in birth_dates]:
+        terms |= part[0]
+        scan |= part[1]
     terms = {t for t in terms if len(t) >= 2}
-    scan = _minimal({t for t in terms if len(t.encode("utf-8")) >= MIN_SCAN_TERM} | digit_runs)
-    return index_terms(terms), frozenset(digit_runs), frozenset(scan)
+    return index_terms(terms), frozenset(digit_runs), frozenset(_minimal(scan))
 
 
 def _implies(short: str, long: str) -> bool:
