@@ -11,8 +11,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from imagedeid.dicom.scan import _forms, _hits
+from imagedeid.dicom.textcodec import TextCodec
 from imagedeid.model import MIN_SCAN_TERM
-from imagedeid.text.terms import _implies, _name_terms, date_forms, identity_terms
+from imagedeid.text.terms import _implies, _minimal, _name_terms, date_forms, identity_terms
 
 WORD = st.text(
     alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéüö'-"),
@@ -56,3 +58,36 @@ def test_a_patient_seen_again_with_another_study_keeps_the_same_name_terms() -> 
     b = identity_terms(("SMITH^JOHN",), ("ACC2",), (), (), ("19600101",))
     assert a[2] - {"ACC1"} == b[2] - {"ACC2"}
     assert "smith" in a[0] and "john" in a[0]
+
+
+SURROUND = st.sampled_from(["", " ", "ma", "x", "7", "é", "-"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(NAME, min_size=1, max_size=3),
+    st.lists(DATE, max_size=1),
+    st.data(),
+    st.sampled_from(["ISO_IR 192", "ISO_IR 100"]),
+)
+def test_wherever_the_byte_scan_would_report_a_form_it_reports_a_kept_term(
+    names: list[str], dates: list[str], data: st.DataObject, charset: str
+) -> None:
+    """The guarantee itself, on bytes as the scan sees them (UTF-8 and Latin-1):
+    letters around a form, and forms longer in bytes than in characters."""
+    _index, _runs, scan = identity_terms(tuple(names), (), (), (), tuple(dates))
+    codec = TextCodec(charset)
+    kept = set().union(*(_forms(t, codec) for t in scan))
+    for term in sorted(full_candidates(names, [], dates)):
+        before, after = data.draw(SURROUND), data.draw(SURROUND)
+        text = f"{before}{term}{after}"
+        try:
+            blob = codec.encode(text, "LO").lower()
+        except (UnicodeError, LookupError, ValueError):
+            continue  # not writable in this character set
+        if _hits(blob, _forms(term, codec)):
+            assert _hits(blob, kept), "a form the full set reports goes unreported"
+
+
+def test_a_non_ascii_name_keeps_its_longer_form_when_bytes_make_it_unbounded() -> None:
+    assert "zoë lin" in _minimal({"zoë", "zoë lin"})

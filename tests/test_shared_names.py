@@ -15,8 +15,9 @@ from builders import make_instance, to_bytes
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 import imagedeid
+from imagedeid.errors import OutputError
 from imagedeid.io import shared_names
-from imagedeid.io.shared_names import content_name, settle_shared_name
+from imagedeid.io.shared_names import content_name, final_name, settle_shared_name
 from imagedeid.model import FileResult, FileStatus
 from imagedeid.pseudonym import ProjectKey
 
@@ -44,17 +45,18 @@ def test_lowest_content_takes_the_plain_name_and_nothing_is_lost(tmp_path: Path)
     a, b, c = sorted([b"first", b"second", b"third"], key=sha, reverse=True)  # a highest
     plain = "p/s/r/1.2.3.dcm"
     place(tmp_path, {plain: a, content_name(plain, sha(b)): b, content_name(plain, sha(c)): c})
-    moves = settle_shared_name(
-        tmp_path, plain, [content_name(plain, sha(b)), content_name(plain, sha(c))], tmp_path / "s"
-    )
-    assert moves == {plain: content_name(plain, sha(a)), content_name(plain, sha(c)): plain}
+    lowest = settle_shared_name(tmp_path, plain, {sha(a), sha(b), sha(c)}, tmp_path / "s")
+    assert lowest == sha(c)
+    assert final_name(plain, sha(a), lowest) == content_name(plain, sha(a))
+    assert final_name(plain, sha(c), lowest) == plain
     assert tree(tmp_path) == {
         plain: c,
         content_name(plain, sha(a)): a,
         content_name(plain, sha(b)): b,
     }
-    again = settle_shared_name(tmp_path, plain, [content_name(plain, sha(a))], tmp_path / "s")
-    assert again == {}
+    before = tree(tmp_path)
+    assert settle_shared_name(tmp_path, plain, {sha(a), sha(c)}, tmp_path / "s") == sha(c)
+    assert tree(tmp_path) == before
 
 
 def test_a_settled_group_is_left_alone(tmp_path: Path) -> None:
@@ -62,7 +64,18 @@ def test_a_settled_group_is_left_alone(tmp_path: Path) -> None:
     plain = "x/1.dcm"
     place(tmp_path, {plain: low, content_name(plain, sha(high)): high})
     before = tree(tmp_path)
-    assert settle_shared_name(tmp_path, plain, [content_name(plain, sha(high))], tmp_path) == {}
+    assert settle_shared_name(tmp_path, plain, {sha(high)}, tmp_path) == sha(low)
+    assert tree(tmp_path) == before
+
+
+def test_a_content_name_holding_other_bytes_is_never_overwritten(tmp_path: Path) -> None:
+    low, high = sorted([b"one", b"two"], key=sha)
+    plain = "x/1.dcm"
+    squatter = content_name(plain, sha(high))
+    place(tmp_path, {plain: high, squatter: b"something else", content_name(plain, sha(low)): low})
+    before = tree(tmp_path)
+    with pytest.raises(OutputError):
+        settle_shared_name(tmp_path, plain, {sha(low), sha(high)}, tmp_path / "s")
     assert tree(tmp_path) == before
 
 
@@ -178,3 +191,51 @@ def test_a_run_cut_off_while_settling_is_finished_by_the_next(
     assert tree(tmp_path / "cut") == tree(tmp_path / "clean")
     for res in results.values():
         assert (tmp_path / "cut" / res.output_relpath).is_file()
+
+
+def test_a_run_cut_off_right_after_a_rename_is_finished_by_the_next(
+    exports: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the plain name changed hands but before the journal said so."""
+    clean = release(exports, tmp_path / "clean")
+    plain = plain_name(tree(tmp_path / "clean"))
+    first = next(p for p in exports if clean[str(p / "image.dcm")].output_relpath != plain)
+    order = [first, *(p for p in exports if p != first)]
+    real_replace = os.replace
+
+    def rename_then_crash(src: object, dst: object) -> None:
+        real_replace(src, dst)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shared_names.os, "replace", rename_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        release(order, tmp_path / "cut")
+    monkeypatch.setattr(shared_names.os, "replace", real_replace)
+    for _ in range(2):  # the rerun finishes the job, and one more changes nothing
+        results = release(order, tmp_path / "cut")
+        assert tree(tmp_path / "cut") == tree(tmp_path / "clean")
+        for res in results.values():
+            written = pydicom.dcmread(tmp_path / "cut" / res.output_relpath)
+            source = pydicom.dcmread(res.input_path)
+            assert written.file_meta.TransferSyntaxUID == source.file_meta.TransferSyntaxUID
+
+
+def test_a_group_that_cannot_be_settled_is_reported_and_the_run_finishes(
+    exports: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_replace = os.replace
+
+    def refuse(src: object, dst: object) -> None:
+        if str(tmp_path / "full") + os.sep not in str(dst):  # the report, the journal
+            return real_replace(src, dst)  # type: ignore[arg-type]
+        raise OSError(28, "No space left on device")
+
+    clean = release(exports, tmp_path / "clean")
+    plain = plain_name(tree(tmp_path / "clean"))
+    first = next(p for p in exports if clean[str(p / "image.dcm")].output_relpath != plain)
+    monkeypatch.setattr(shared_names.os, "replace", refuse)
+    results = release([first, *(p for p in exports if p != first)], tmp_path / "full")
+    report = json.loads((tmp_path / "full.imagedeid" / "report.json").read_text())
+    assert report["shared_names_unsettled"] == 1
+    for res in results.values():  # every output is still where its result says
+        assert (tmp_path / "full" / res.output_relpath).is_file()

@@ -20,13 +20,20 @@ def distribution_version(name: str) -> str:
     import os
     from importlib.util import find_spec
 
-    spec = find_spec(name)
-    if spec is not None and spec.origin:
-        site = os.path.dirname(os.path.dirname(spec.origin))
-        prefix = f"{name.replace('-', '_').lower()}-"
-        for entry in os.listdir(site):
-            if entry.lower().startswith(prefix) and entry.endswith(".dist-info"):
-                return entry[len(prefix) : -len(".dist-info")]
+    try:
+        spec = find_spec(name)
+        if spec is not None and spec.origin:
+            site = os.path.dirname(os.path.dirname(spec.origin))
+            prefix = f"{name.replace('-', '_').lower()}-"
+            found = [
+                entry[len(prefix) : -len(".dist-info")]
+                for entry in os.listdir(site)
+                if entry.lower().startswith(prefix) and entry.endswith(".dist-info")
+            ]
+            if len(found) == 1:  # several (a stale install): ask importlib.metadata
+                return found[0]
+    except (OSError, ImportError, ValueError):
+        pass
     from importlib.metadata import version
 
     return version(name)

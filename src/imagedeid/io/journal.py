@@ -30,15 +30,23 @@ class Journal:
         self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
     def record_done(
-        self, key: str, out: str, shared: str = "", detail: dict[str, Any] | None = None
+        self,
+        key: str,
+        out: str,
+        shared: str = "",
+        detail: dict[str, Any] | None = None,
+        sha: str = "",
     ) -> None:
         """``out`` is done for ``key``; a later line for the same key replaces it.
-        ``detail`` holds what else a caller needs to report the input again (no PHI)."""
+        ``detail`` holds what else a caller needs to report the input again (no PHI);
+        ``sha`` the output's SHA-256, kept for outputs whose name may still change."""
         entry: dict[str, Any] = {"key": key, "status": "ok", "out": out}
         if shared:
             entry["shared"] = shared
         if detail:
             entry["detail"] = detail
+        if sha:
+            entry["sha"] = sha
         self._fh.write(json.dumps(entry) + "\n")
 
     def flush(self) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 from imagedeid.errors import InputError, OutputError
@@ -36,35 +35,49 @@ def content_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def settle_shared_name(
-    output: Path, plain: str, names: Iterable[str], staging: Path, fsync: bool = False
-) -> dict[str, str]:
-    """Give ``plain`` to the lowest of the contents now under ``plain`` and ``names``
-    (relative to ``output``), and each other content its content name.
+def final_name(plain: str, digest: str, lowest: str) -> str:
+    """Where the content with ``digest`` belongs once its group is settled."""
+    return plain if digest == lowest else content_name(plain, digest)
 
-    Returns ``{old name: new name}`` for every name whose content changed. Running it
-    again on a settled group changes nothing, so a run cut short here is finished by
-    the next one."""
-    digests: dict[str, str] = {}
-    for name in sorted({plain, *names}):
-        try:
-            digests[name] = content_digest(read_bytes(output / name))
-        except InputError:  # gone (or unreadable): no content to place under that name
-            continue
-    if plain not in digests:
-        return {}
-    lowest = min(digests.values())
-    held = digests[plain]
+
+def digest_at(path: Path) -> str | None:
+    """The SHA-256 of the file at ``path``; None if it is gone (or unreadable)."""
+    try:
+        return content_digest(read_bytes(path))
+    except InputError:
+        return None
+
+
+def settle_shared_name(
+    output: Path, plain: str, digests: set[str], staging: Path, fsync: bool = False
+) -> str:
+    """Give ``plain`` (relative to ``output``) to the lowest of the contents ``digests``
+    (SHA-256 of every output of the group) and the content it holds now, and that one
+    its content name. Returns the lowest digest: every other content's final name is
+    its content name (``final_name``).
+
+    Decided by content, not by which input wrote which name, so running it again on a
+    group changes nothing once settled, and finishes a settle that was cut short."""
+    held = digest_at(output / plain)
+    if held is None:
+        raise OutputError(f"{plain}: the shared name holds no readable output")
+    lowest = min(digests | {held})
     if held == lowest:
-        return {}
-    source = next(n for n, d in digests.items() if d == lowest)
-    holder_name = content_name(plain, held)
-    if holder_name not in digests:  # the plain holder's content first gets its own name
+        return lowest
+    holder_name, source = content_name(plain, held), content_name(plain, lowest)
+    if holder_name == source:
+        raise OutputError(f"{plain}: two contents of this name share a content name")
+    present = digest_at(output / holder_name)
+    if present is None:  # the plain holder's content first gets its own name
         write_new_file(output / holder_name, read_bytes(output / plain), staging, fsync)
+    elif present != held:
+        raise OutputError(f"{holder_name}: another output holds this content name")
+    if digest_at(output / source) != lowest:
+        raise OutputError(f"{source}: the content due to take the shared name is missing")
     try:
         os.replace(output / source, output / plain)  # atomic: plain is never missing
     except OSError as exc:
         raise OutputError(
             f"{output / plain}: cannot be settled ({exc.strerror or type(exc).__name__})"
         ) from None
-    return {plain: holder_name, source: plain}
+    return lowest

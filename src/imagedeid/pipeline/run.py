@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagedeid.errors import InputError
+from imagedeid.errors import ImageDeidError, InputError
 from imagedeid.io.files import (
     file_signature,
     is_nonempty_file,
@@ -29,7 +29,7 @@ from imagedeid.io.files import (
     write_json_atomic,
 )
 from imagedeid.io.journal import Journal
-from imagedeid.io.shared_names import settle_shared_name
+from imagedeid.io.shared_names import digest_at, final_name, settle_shared_name
 from imagedeid.model import FileResult, FileStatus
 from imagedeid.pipeline.executors import Executor, ProcessExecutor, SerialExecutor
 from imagedeid.pipeline.tasks import Task, WorkerSettings
@@ -141,13 +141,18 @@ def _settle_shared_names(
     sharing: list[FileResult],
     skipped: list[FileResult],
     todo: list[tuple[str, str]],
-) -> list[FileResult]:
+    failed: set[str],
+) -> tuple[list[FileResult], int]:
     """Inputs that share a SOP Instance UID but differ in content: give the plain name to
     the lowest content, whichever was written first (io.shared_names), record the final
-    names in the journal and return the results that changed, marked ``renamed``."""
+    names in the journal and return the results that changed, marked ``renamed``, and
+    how many groups could not be settled (their outputs stay where they are).
+
+    Each member's content digest is made durable in the journal before any rename, so a
+    settle cut short anywhere is finished by the next run, by content."""
     groups = {res.shared_name for res in sharing} | set(journal.shared)
     if not groups:
-        return []
+        return [], 0
     members: dict[str, set[str]] = {plain: set(journal.shared.get(plain, ())) for plain in groups}
     for res in sharing:
         members[res.shared_name].add(res.journal_key)
@@ -155,24 +160,42 @@ def _settle_shared_names(
     for key, entry in entries.items():  # the input that wrote the plain name first
         if entry["out"] in members:
             members[entry["out"]].add(key)
+    digests: dict[str, str] = {}
+    for plain in sorted(groups):
+        for key in sorted(k for k in members[plain] if k in entries):
+            entry = entries[key]
+            sha = entry.get("sha") or digest_at(req.output / entry["out"])
+            if sha:
+                digests[key] = sha
+                if not entry.get("sha"):
+                    journal.record_done(key, entry["out"], plain, entry.get("detail"), sha)
+    journal.sync()  # every digest on disk before the first rename
     known = {res.journal_key: res for res in (*skipped, *sharing)}
     paths = {k: p for p, k in todo}
+    note = "output renamed at the end of the run: its SOP Instance UID is shared with other content"
     renamed: list[FileResult] = []
+    unsettled = 0
     for plain in sorted(groups):
-        keys = sorted(k for k in members[plain] if k in entries)
-        moves = settle_shared_name(
-            req.output, plain, (entries[k]["out"] for k in keys), settings.staging, settings.fsync
-        )
+        keys = sorted(k for k in members[plain] if k in digests)
+        try:
+            lowest = settle_shared_name(
+                req.output, plain, {digests[k] for k in keys}, settings.staging, settings.fsync
+            )
+        except ImageDeidError:  # one group left as written; the others go on
+            unsettled += 1
+            continue
         for key in keys:
-            new = moves.get(entries[key]["out"])
-            if new is None:
+            new = final_name(plain, digests[key], lowest)
+            if new == entries[key]["out"]:
                 continue
-            journal.record_done(key, new, plain, entries[key].get("detail"))
+            journal.record_done(key, new, plain, entries[key].get("detail"), digests[key])
             if key in known:
-                renamed.append(replace(known[key], output_relpath=new, renamed=True))
-            elif key in paths:  # written this run, before another input took its name
-                renamed.append(_from_journal(paths[key], key, new, plain, entries[key]))
-    return renamed
+                res = replace(known[key], output_relpath=new, reason=note, renamed=True)
+                renamed.append(res)
+            elif key in paths and key not in failed:  # written this run, then renamed
+                renamed.append(_from_journal(paths[key], key, new, plain, entries[key], note))
+        journal.flush()
+    return renamed, unsettled
 
 
 def _journal_detail(res: FileResult) -> dict[str, Any] | None:
@@ -188,9 +211,12 @@ def _journal_detail(res: FileResult) -> dict[str, Any] | None:
     return {k: v for k, v in detail.items() if v} or None
 
 
-def _from_journal(path: str, key: str, out: str, plain: str, entry: dict[str, Any]) -> FileResult:
+def _from_journal(
+    path: str, key: str, out: str, plain: str, entry: dict[str, Any], note: str
+) -> FileResult:
     detail = dict(entry.get("detail") or {})
     detail["review"] = tuple(detail.get("review", ()))
+    detail["reason"] = note
     return FileResult(
         path, FileStatus.OK, out, journal_key=key, shared_name=plain, renamed=True, **detail
     )
@@ -263,6 +289,7 @@ def run(
     reviewed: list[FileResult] = []
     sharing: list[FileResult] = []  # written beside another output of the same instance
     renamed: list[FileResult] = []
+    unsettled = 0
     for path in iter_inputs(list(req.inputs), exclude):
         try:
             jkey = _journal_key(req.key, path, req.profile)
@@ -271,9 +298,7 @@ def run(
             continue
         done_out = journal.done.get(jkey)
         if done_out is not None and is_nonempty_file(req.output / done_out):
-            skipped.append(
-                FileResult(path, FileStatus.SKIPPED_DONE, done_out, journal_key=jkey)
-            )
+            skipped.append(FileResult(path, FileStatus.SKIPPED_DONE, done_out, journal_key=jkey))
         else:
             todo.append((path, jkey))
     if on_total is not None:
@@ -322,7 +347,10 @@ def run(
                 )
             if progress is not None:
                 progress(res)
-        renamed = _settle_shared_names(req, settings, journal, sharing, skipped, todo)
+        failed = {f["input_id"] for f in failures}
+        renamed, unsettled = _settle_shared_names(
+            req, settings, journal, sharing, skipped, todo, failed
+        )
         if progress is not None:
             for res in renamed:
                 progress(res)
@@ -358,6 +386,7 @@ def run(
         "failure_paths_file": str(failures_path) if failures else None,
         "transfer_syntaxes": dict(sorted(syntaxes.items())),
         "outputs_renamed": len(renamed),
+        "shared_names_unsettled": unsettled,
         "crosswalk": str(req.crosswalk_path) if req.crosswalk_path else None,
         "pixels": _pixel_report(req, pixel_counts, pixel_boxes, ocr_seconds, review_dir),
     }

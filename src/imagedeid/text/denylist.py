@@ -38,6 +38,10 @@ _PATTERNS = re.compile(
 )
 _PATTERN_HINT = re.compile(r"[\d@^]")
 _SPACES = re.compile(r"\s{2,}")
+# Connectors a cut-out tail leaves hanging ("for", "by"). Not "on", "at", "re", "dr",
+# "ms": in capitals they are clinical abbreviations (optic neuritis, right eye, diabetic
+# retinopathy, multiple sclerosis).
+_DANGLING = re.compile(r"(?:\s+(?:for|by|of|to|from|with|per|and|attn)\.?)+$", re.IGNORECASE)
 
 _SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
 
@@ -175,7 +179,10 @@ class DenyListCleaner:
 def _tidy(new: str, old: str) -> str:
     if new == old:
         return old
-    return _SPACES.sub(" ", new).strip(" ,;:-")
+    out = _SPACES.sub(" ", new).strip(" ,;:-")
+    if new[-1:].isspace() and not old[-1:].isspace():  # the text's tail was cut out
+        out = _DANGLING.sub("", out).rstrip(" ,;:-")  # "CT HEAD for <name>" -> "CT HEAD"
+    return out
 
 
 @lru_cache(maxsize=32)

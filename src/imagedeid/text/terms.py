@@ -242,12 +242,17 @@ def identity_terms(
 def _implies(short: str, long: str) -> bool:
     """Whether every place the byte scan reports ``long``, it also reports ``short``."""
     low_s, low_l = short.lower(), long.lower()
+    if low_s == low_l:  # the same term, whatever its case: the same reports
+        return True
     idx = low_l.find(low_s)
     while idx >= 0:
         end = idx + len(low_s)
         inner = idx > 0 and end < len(low_l)
+        # The scan measures terms in bytes, in the file's encoding: a short term's bytes
+        # are at least its characters; a long term is surely bounded only if ASCII.
+        surely_bounded = len(low_l) < UNBOUNDED_SCAN_TERM and low_l.isascii()
         if len(low_s) >= UNBOUNDED_SCAN_TERM or (
-            (inner or len(low_l) < UNBOUNDED_SCAN_TERM) and bounded(low_l, idx, end)
+            (inner or surely_bounded) and bounded(low_l, idx, end)
         ):
             return True
         idx = low_l.find(low_s, idx + 1)

@@ -1,0 +1,35 @@
+"""Cleaning a descriptor: the identifying part goes, the clinical words stay, and no
+connector is left hanging where the identifying tail was cut out."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagedeid.model import IdentifyingValues
+from imagedeid.text import build_cleaner
+
+CLEANER = build_cleaner(IdentifyingValues(names=["Smith^John"], identifiers=["MRN123456"]))
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        ("CT HEAD W/O CONTRAST for John Smith", "CT HEAD W/O CONTRAST"),
+        ("CT HEAD for Smith", "CT HEAD"),
+        ("Reviewed by John Smith", "Reviewed"),
+        ("MR KNEE, attn: Smith", "MR KNEE"),
+        # capital abbreviations that look like connectors or titles are clinical words
+        ("History of MS 2020-01-01", "History of MS"),
+        ("Screening for DR 12/03/2021", "Screening for DR"),
+        ("Exam RE 2021-03-04", "Exam RE"),
+        ("Follow-up ON 2021-03-04", "Follow-up ON"),
+        # a cut elsewhere leaves the words at the end alone
+        ("Smith knee pain referred to", "knee pain referred to"),
+        ("CT HEAD for John Smith follow-up", "CT HEAD for follow-up"),
+        # nothing cut: nothing touched, trailing connector or not
+        ("MRI BRAIN AND", "MRI BRAIN AND"),
+        ("CT ABDOMEN WITH", "CT ABDOMEN WITH"),
+    ],
+)
+def test_identifying_tail_goes_with_its_connector(text: str, cleaned: str) -> None:
+    assert CLEANER.clean(text) == cleaned
