@@ -22,6 +22,11 @@ from imagedeid.errors import InputError, OutputError
 from imagedeid.io.files import read_bytes, write_new_file
 
 _SUFFIX = ".dcm"
+# The note on a result written under a content name, and on one renamed at the end.
+CONTENT_NAME_NOTE = "SOP Instance UID shared with a different input; written under a content name"
+RENAMED_NOTE = (
+    "output renamed at the end of the run: its SOP Instance UID is shared with other content"
+)
 
 
 def content_name(plain: str, digest: str) -> str:

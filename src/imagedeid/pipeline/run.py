@@ -29,7 +29,13 @@ from imagedeid.io.files import (
     write_json_atomic,
 )
 from imagedeid.io.journal import Journal
-from imagedeid.io.shared_names import digest_at, final_name, settle_shared_name
+from imagedeid.io.shared_names import (
+    CONTENT_NAME_NOTE,
+    RENAMED_NOTE,
+    digest_at,
+    final_name,
+    settle_shared_name,
+)
 from imagedeid.model import FileResult, FileStatus
 from imagedeid.pipeline.executors import Executor, ProcessExecutor, SerialExecutor
 from imagedeid.pipeline.tasks import Task, WorkerSettings
@@ -172,7 +178,6 @@ def _settle_shared_names(
     journal.sync()  # every digest on disk before the first rename
     known = {res.journal_key: res for res in (*skipped, *sharing)}
     paths = {k: p for p, k in todo}
-    note = "output renamed at the end of the run: its SOP Instance UID is shared with other content"
     renamed: list[FileResult] = []
     unsettled = 0
     for plain in sorted(groups):
@@ -190,10 +195,12 @@ def _settle_shared_names(
                 continue
             journal.record_done(key, new, plain, entries[key].get("detail"), digests[key])
             if key in known:
-                res = replace(known[key], output_relpath=new, reason=note, renamed=True)
+                res = replace(
+                    known[key], output_relpath=new, reason=_renamed(known[key].reason), renamed=True
+                )
                 renamed.append(res)
             elif key in paths and key not in failed:  # written this run, then renamed
-                renamed.append(_from_journal(paths[key], key, new, plain, entries[key], note))
+                renamed.append(_from_journal(paths[key], key, new, plain, entries[key]))
         journal.flush()
     return renamed, unsettled
 
@@ -211,12 +218,17 @@ def _journal_detail(res: FileResult) -> dict[str, Any] | None:
     return {k: v for k, v in detail.items() if v} or None
 
 
-def _from_journal(
-    path: str, key: str, out: str, plain: str, entry: dict[str, Any], note: str
-) -> FileResult:
+def _renamed(reason: str) -> str:
+    """A result's note once its output was renamed: the other notes stay (a re-encoded
+    syntax, say); the one about the name it had is replaced."""
+    notes = [n for n in reason.split(", ") if n and n != CONTENT_NAME_NOTE]
+    return ", ".join([*notes, RENAMED_NOTE])
+
+
+def _from_journal(path: str, key: str, out: str, plain: str, entry: dict[str, Any]) -> FileResult:
     detail = dict(entry.get("detail") or {})
     detail["review"] = tuple(detail.get("review", ()))
-    detail["reason"] = note
+    detail["reason"] = _renamed(str(detail.get("reason", "")))
     return FileResult(
         path, FileStatus.OK, out, journal_key=key, shared_name=plain, renamed=True, **detail
     )

@@ -20,7 +20,7 @@ from imagedeid.errors import (
     UnsafeOutputError,
 )
 from imagedeid.io.files import read_bytes, write_new_file
-from imagedeid.io.shared_names import content_digest, content_name
+from imagedeid.io.shared_names import CONTENT_NAME_NOTE, content_digest, content_name
 from imagedeid.model import FileResult, FileStatus, HeaderLookup, PixelEdit, TextCleaner
 from imagedeid.pipeline.tasks import Task, WorkerSettings
 
@@ -72,8 +72,7 @@ def _write(relpath: str, data: bytes, settings: WorkerSettings) -> tuple[str, st
     written = write_new_file(os.path.join(output, alt), data, settings.staging, settings.fsync)
     if not written and read_bytes(os.path.join(output, alt)) != data:  # 48 bits agree: refuse
         raise OutputError(f"{alt}: another output holds this content name")
-    note = "SOP Instance UID shared with a different input; written under a content name"
-    return alt, note, relpath
+    return alt, CONTENT_NAME_NOTE, relpath
 
 
 # What each refusal means for the batch: (status, reason code). Most specific first.
