@@ -220,38 +220,52 @@ def _timed(command: list[str], log: Path) -> tuple[float, float, int | None]:
     return wall, cpu, returncode
 
 
-def run_tool(
-    name: str, paths: Paths, manifest: dict[str, Any], workers: int, repeat: int = 1
-) -> Run:
-    """Run one tool ``repeat`` times on a fresh output folder; keep the fastest run's timing."""
+def run_tools(
+    names: list[str], paths: Paths, manifest: dict[str, Any], workers: int, repeat: int = 1
+) -> list[Run]:
+    """Run every tool ``repeat`` times, round-robin (tool A, B, C, then A, B, C again), so
+    that each tool's runs meet the same spells of a shared machine's speed; keep each
+    tool's fastest run's timing and score its last output."""
     files_in = int(manifest["file_count"])
-    run = Run(tool=name, files_in=files_in)
-    log = paths.logs / f"{name}.log"
+    runs = {name: Run(tool=name, files_in=files_in) for name in names}
     for attempt in range(repeat):
-        out_dir = _clear(paths, name)
-        try:
-            run.command = TOOLS[name](paths, out_dir, workers)
-        except Unavailable as exc:
-            run.status, run.reason = "unavailable", str(exc)
-            return run
-        print(f"{name}: running on {files_in} files ({attempt + 1}/{repeat}) ...", flush=True)
-        wall, cpu, run.returncode = _timed(run.command, log)
-        run.all_seconds.append(round(wall, 3))
-        if run.returncode is None:
-            run.status, run.reason = "timeout", f"killed after {TOOL_TIMEOUT_S} s"
-        elif run.returncode:
-            run.status, run.reason = "failed", f"exit code {run.returncode} (see {log.name})"
-        if run.seconds is None or wall < run.seconds:
-            run.seconds, run.cpu_seconds = wall, cpu
-        if run.status != "ok":
-            break
-    assert run.seconds is not None
-    run.files_per_s = files_in / run.seconds
+        for name in names:
+            run = runs[name]
+            if run.status != "ok":  # unavailable, failed or timed out: not again
+                continue
+            _attempt(run, name, paths, workers, f"({attempt + 1}/{repeat})")
+    for name in names:
+        _score(runs[name], name, paths, manifest)
+    return [runs[name] for name in names]
+
+
+def _attempt(run: Run, name: str, paths: Paths, workers: int, which: str) -> None:
+    out_dir = _clear(paths, name)
+    try:
+        run.command = TOOLS[name](paths, out_dir, workers)
+    except Unavailable as exc:
+        run.status, run.reason = "unavailable", str(exc)
+        return
+    print(f"{name}: running on {run.files_in} files {which} ...", flush=True)
+    wall, cpu, run.returncode = _timed(run.command, paths.logs / f"{name}.log")
+    run.all_seconds.append(round(wall, 3))
+    if run.returncode is None:
+        run.status, run.reason = "timeout", f"killed after {TOOL_TIMEOUT_S} s"
+    elif run.returncode:
+        run.status, run.reason = "failed", f"exit code {run.returncode} (see {name}.log)"
+    if run.seconds is None or wall < run.seconds:
+        run.seconds, run.cpu_seconds = wall, cpu
+
+
+def _score(run: Run, name: str, paths: Paths, manifest: dict[str, Any]) -> None:
+    if run.seconds is None:  # never ran (unavailable)
+        return
+    run.files_per_s = run.files_in / run.seconds
     print(f"{name}: {run.seconds:.1f} s, scoring ...", flush=True)
+    out_dir = paths.out / name
     if out_dir.exists():
         run.scores = analyze(out_dir, manifest)
     run.scores["sidecars"] = _score_sidecars(paths, name, manifest)
-    return run
 
 
 def _sidecars(paths: Paths, name: str) -> list[Path]:
@@ -402,7 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "out")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="run each tool N times, report the fastest"
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each tool N times (round-robin), report the fastest",
     )
     parser.add_argument(
         "--rescore",
@@ -428,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = ensure_corpus(paths, params)
         ensure_flat(paths, manifest)
         _warn_if_busy()
-        runs = [run_tool(name, paths, manifest, args.workers, args.repeat) for name in names]
+        runs = run_tools(names, paths, manifest, args.workers, args.repeat)
     control = Run(tool="input (control)", status="control", files_in=int(manifest["file_count"]))
     control.scores = analyze(paths.dicom, manifest)
     baseline = next((r for r in runs if r.tool == BASELINE and r.status == "ok"), None)
