@@ -239,3 +239,17 @@ def test_a_group_that_cannot_be_settled_is_reported_and_the_run_finishes(
     assert report["shared_names_unsettled"] == 1
     for res in results.values():  # every output is still where its result says
         assert (tmp_path / "full" / res.output_relpath).is_file()
+
+
+def test_exact_copies_alone_make_no_group_to_settle(tmp_path: Path) -> None:
+    """The same file exported twice (or redone after a crash) is one content: later runs
+    have nothing to settle and do not re-read the journal for it."""
+    data = to_bytes(make_instance())
+    for folder in ("a", "b"):
+        (tmp_path / "exports" / folder).mkdir(parents=True)
+        (tmp_path / "exports" / folder / "image.dcm").write_bytes(data)
+    results = release([tmp_path / "exports"], tmp_path / "out")
+    assert len(tree(tmp_path / "out")) == 1
+    assert {r.output_relpath for r in results.values()} == set(tree(tmp_path / "out"))
+    journal = (tmp_path / "out.imagedeid" / "journal.jsonl").read_text()
+    assert '"shared"' not in journal

@@ -66,8 +66,8 @@ def _write(relpath: str, data: bytes, settings: WorkerSettings) -> tuple[str, st
     final = os.path.join(output, relpath)
     if write_new_file(final, data, settings.staging, settings.fsync):
         return relpath, "", ""
-    if read_bytes(final) == data:
-        return relpath, "identical output already present", relpath
+    if read_bytes(final) == data:  # one content, nothing to settle (yet: an input with
+        return relpath, "identical output already present", ""  # other content would be)
     alt = content_name(relpath, content_digest(data))
     written = write_new_file(os.path.join(output, alt), data, settings.staging, settings.fsync)
     if not written and read_bytes(os.path.join(output, alt)) != data:  # 48 bits agree: refuse
