@@ -97,6 +97,20 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
 
+def modules_loaded(body: str, timeout: int = 60) -> list[str]:
+    """The modules a fresh interpreter has loaded after running ``body``."""
+    res = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(body=body)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=timeout,
+    )
+    assert res.returncode == 0, res.stderr
+    loaded: list[str] = json.loads(res.stderr.strip().splitlines()[-1])
+    return loaded
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -109,15 +123,7 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
     ids=["import", "help", "version", "run-help"],
 )
 def test_import_and_help_stay_light(body: str) -> None:
-    res = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(body=body)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
-    assert res.returncode == 0, res.stderr
-    loaded = json.loads(res.stderr.strip().splitlines()[-1])
+    loaded = modules_loaded(body)
     heavy = sorted({m.split(".")[0] for m in loaded} & set(HEAVY))
     assert heavy == []
     assert not [m for m in loaded if "pixel" in m]
@@ -376,15 +382,7 @@ def test_a_header_run_loads_no_pixel_email_or_html_modules(tmp_path: Path, input
         "profile='basic', workers=1, environ={})\n"
         "assert s.report['versions']['pydicom']"
     )
-    res = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(body=body)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-    )
-    assert res.returncode == 0, res.stderr
-    loaded = set(json.loads(res.stderr.strip().splitlines()[-1]))
+    loaded = set(modules_loaded(body, timeout=120))
     assert not [
         m
         for m in loaded

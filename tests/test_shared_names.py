@@ -170,14 +170,20 @@ def test_journal_names_the_final_outputs_so_a_rerun_skips_all(
     assert report["outputs_renamed"] == 0
 
 
+def order_that_must_move(exports: list[Path], tmp_path: Path) -> list[Path]:
+    """The exports in an order whose first input (the one that takes the plain name
+    while the run goes) is not the lowest content, so the end of the run must rename;
+    released once into ``tmp_path / "clean"`` to find out, which tests compare with."""
+    clean = release(exports, tmp_path / "clean")
+    plain = plain_name(tree(tmp_path / "clean"))
+    first = next(p for p in exports if clean[str(p / "image.dcm")].output_relpath != plain)
+    return [first, *(p for p in exports if p != first)]
+
+
 def test_a_run_cut_off_while_settling_is_finished_by_the_next(
     exports: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clean = release(exports, tmp_path / "clean")
-    plain = plain_name(tree(tmp_path / "clean"))
-    # the first input written takes the plain name: make it one whose content must move
-    first = next(p for p in exports if clean[str(p / "image.dcm")].output_relpath != plain)
-    order = [first, *(p for p in exports if p != first)]
+    order = order_that_must_move(exports, tmp_path)
     real_replace = os.replace
 
     def crash(src: object, dst: object) -> None:
@@ -197,10 +203,7 @@ def test_a_run_cut_off_right_after_a_rename_is_finished_by_the_next(
     exports: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Killed after the plain name changed hands but before the journal said so."""
-    clean = release(exports, tmp_path / "clean")
-    plain = plain_name(tree(tmp_path / "clean"))
-    first = next(p for p in exports if clean[str(p / "image.dcm")].output_relpath != plain)
-    order = [first, *(p for p in exports if p != first)]
+    order = order_that_must_move(exports, tmp_path)
     real_replace = os.replace
 
     def rename_then_crash(src: object, dst: object) -> None:
@@ -230,11 +233,9 @@ def test_a_group_that_cannot_be_settled_is_reported_and_the_run_finishes(
             return real_replace(src, dst)  # type: ignore[arg-type]
         raise OSError(28, "No space left on device")
 
-    clean = release(exports, tmp_path / "clean")
-    plain = plain_name(tree(tmp_path / "clean"))
-    first = next(p for p in exports if clean[str(p / "image.dcm")].output_relpath != plain)
+    order = order_that_must_move(exports, tmp_path)
     monkeypatch.setattr(shared_names.os, "replace", refuse)
-    results = release([first, *(p for p in exports if p != first)], tmp_path / "full")
+    results = release(order, tmp_path / "full")
     report = json.loads((tmp_path / "full.imagedeid" / "report.json").read_text())
     assert report["shared_names_unsettled"] == 1
     for res in results.values():  # every output is still where its result says
