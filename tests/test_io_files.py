@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +84,63 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.fixture(params=["exclusive-rename", "lock"])
+def no_hard_links(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A file system with neither unnamed files nor hard links (exFAT on a USB drive):
+    the staged file is renamed into place, by an exclusive rename where there is one,
+    else under the staging folder's lock."""
+
+    def refuse_link(*args: object, **kwargs: object) -> None:
+        raise OSError(files.errno.EPERM, "Operation not permitted")
+
+    saved = files._UNNAMED[0]
+    files._UNNAMED[0] = False
+    monkeypatch.setattr(files.os, "link", refuse_link)
+    if request.param == "lock":
+        monkeypatch.setattr(files, "_RENAMEAT2", [None])
+    elif files._find_renameat2() is None:
+        pytest.skip("this platform has no renameat2")
+    yield request.param
+    files._UNNAMED[0] = saved
+
+
+def test_without_hard_links_an_existing_file_is_never_replaced(
+    tmp_path: Path, no_hard_links: str
+) -> None:
+    final, staging = tmp_path / "out" / "x.dcm", tmp_path / "staging"
+    assert files.write_new_file(final, b"first", staging)
+    assert not files.write_new_file(final, b"second", staging)
+    assert final.read_bytes() == b"first"
+    assert [p.name for p in staging.iterdir() if not p.name.startswith(".")] == []
+
+
+def _race(final: Path, staging: Path, data: bytes, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    results.put((data, files.write_new_file(final, data, staging)))
+
+
+def test_without_hard_links_writers_racing_for_one_name_lose_nothing_silently(
+    tmp_path: Path, no_hard_links: str
+) -> None:
+    """Checking that a name is free and then renaming onto it lets two writers both
+    'succeed' while one output vanishes: exactly one writer may win each name."""
+    context = multiprocessing.get_context("fork")
+    writers = 6
+    for attempt in range(12):
+        final, staging = tmp_path / f"{attempt}" / "x.dcm", tmp_path / "staging"
+        files.write_new_file(tmp_path / f"{attempt}" / "made.dcm", b"", staging)
+        barrier, results = context.Barrier(writers), context.Queue()
+        procs = [
+            context.Process(target=_race, args=(final, staging, b"w%d" % n, barrier, results))
+            for n in range(writers)
+        ]
+        for proc in procs:
+            proc.start()
+        outcomes = [results.get(timeout=30) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=30)
+        winners = [data for data, won in outcomes if won]
+        assert len(winners) == 1, f"attempt {attempt}: {len(winners)} writers won one name"
+        assert final.read_bytes() == winners[0]

@@ -204,13 +204,72 @@ def _link_new(final: str, data: bytes, staging: str, fsync: bool) -> bool:
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
                 raise
-            if os.path.exists(final):
-                return False
-            os.replace(tmp, final)
+            return _move_new(tmp, final, staging)
         return True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _move_new(tmp: str, final: str, staging: str) -> bool:
+    """Rename ``tmp`` to ``final`` unless ``final`` exists, on a file system without
+    hard links (exFAT or FAT on a USB drive, some network shares). Checking first and
+    renaming after is a race: two workers writing one name would both succeed, and one
+    output would vanish without a word. So the rename itself refuses an existing name
+    (renameat2 RENAME_NOREPLACE); where the file system cannot do that either, the
+    writers on this machine take turns under a lock in the staging folder."""
+    moved = _rename_noreplace(tmp, final)
+    if moved is not None:
+        return moved
+    import fcntl
+
+    fd = os.open(os.path.join(staging, ".rename.lock"), os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.path.lexists(final):
+            return False
+        os.replace(tmp, final)
+        return True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+_RENAME_NOREPLACE = 1  # linux/fs.h
+_AT_FDCWD = -100
+_NO_NOREPLACE = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP)
+_RENAMEAT2: list[Any] = []  # [the libc function or None], found on first use
+
+
+def _rename_noreplace(src: str, dst: str) -> bool | None:
+    """True when renamed, False when ``dst`` exists (nothing changed), None when this
+    platform or file system has no exclusive rename."""
+    if not _RENAMEAT2:
+        _RENAMEAT2.append(_find_renameat2())
+    call = _RENAMEAT2[0]
+    if call is None:
+        return None
+    if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    import ctypes
+
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return False
+    if err in _NO_NOREPLACE:
+        return None
+    raise OSError(err, os.strerror(err), dst)
+
+
+def _find_renameat2() -> Any:
+    import ctypes
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not Linux, or a C library older than glibc 2.28
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
 
 
 def make_dir(path: Path) -> None:
