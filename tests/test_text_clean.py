@@ -26,6 +26,13 @@ CLEANER = build_cleaner(IdentifyingValues(names=["Smith^John"], identifiers=["MR
         # a cut elsewhere leaves the words at the end alone
         ("Smith knee pain referred to", "knee pain referred to"),
         ("CT HEAD for John Smith follow-up", "CT HEAD for follow-up"),
+        # a cut just before punctuation: no gap and no connector left in front of it
+        ("Seen by Smith.", "Seen."),
+        ("Seen by John Smith. Follow up in 2 weeks.", "Seen. Follow up in 2 weeks."),
+        ("CT HEAD Smith, contrast", "CT HEAD, contrast"),
+        ("Follow-up ON 2021-03-04.", "Follow-up ON."),
+        # a gap before punctuation that the text had itself is left alone
+        ("Result : normal for Smith", "Result : normal"),
         # nothing cut: nothing touched, trailing connector or not
         ("MRI BRAIN AND", "MRI BRAIN AND"),
         ("CT ABDOMEN WITH", "CT ABDOMEN WITH"),

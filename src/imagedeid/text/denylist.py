@@ -42,6 +42,11 @@ _SPACES = re.compile(r"\s{2,}")
 # "ms": in capitals they are clinical abbreviations (optic neuritis, right eye, diabetic
 # retinopathy, multiple sclerosis).
 _DANGLING = re.compile(r"(?:\s+(?:for|by|of|to|from|with|per|and|attn)\.?)+$", re.IGNORECASE)
+# A cut just before punctuation leaves a gap, and maybe a connector, in front of it:
+# "Seen by Smith. Normal." -> "Seen by . Normal." -> "Seen. Normal."
+_BEFORE_STOP = re.compile(
+    r"(?:\s+(?:for|by|of|to|from|with|per|and|attn))*\s+(?=[.,;:!?](?:\s|$))", re.IGNORECASE
+)
 
 _SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
 
@@ -182,6 +187,8 @@ def _tidy(new: str, old: str) -> str:
     out = _SPACES.sub(" ", new).strip(" ,;:-")
     if new[-1:].isspace() and not old[-1:].isspace():  # the text's tail was cut out
         out = _DANGLING.sub("", out).rstrip(" ,;:-")  # "CT HEAD for <name>" -> "CT HEAD"
+    if not _BEFORE_STOP.search(old):  # a gap the text did not have: a cut made it
+        out = _BEFORE_STOP.sub("", out)
     return out
 
 
