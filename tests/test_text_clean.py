@@ -8,7 +8,9 @@ import pytest
 from imagedeid.model import IdentifyingValues
 from imagedeid.text import build_cleaner
 
-CLEANER = build_cleaner(IdentifyingValues(names=["Smith^John"], identifiers=["MRN123456"]))
+CLEANER = build_cleaner(
+    IdentifyingValues(names=["Smith^John", "Jones^Mary"], identifiers=["MRN123456"])
+)
 
 
 @pytest.mark.parametrize(
@@ -31,6 +33,20 @@ CLEANER = build_cleaner(IdentifyingValues(names=["Smith^John"], identifiers=["MR
         ("Seen by John Smith. Follow up in 2 weeks.", "Seen. Follow up in 2 weeks."),
         ("CT HEAD Smith, contrast", "CT HEAD, contrast"),
         ("Follow-up ON 2021-03-04.", "Follow-up ON."),
+        # titles, brackets and commas a cut-out name leaves behind go with it
+        ("MR BRAIN - DR. JONES", "MR BRAIN"),
+        ("XR CHEST PA/LAT; ref Dr Mary Jones", "XR CHEST PA/LAT"),
+        ("Reviewed by Mr Smith", "Reviewed"),
+        ("CT CHEST (John Smith)", "CT CHEST"),
+        ("CT HEAD [MRN123456]", "CT HEAD"),
+        ("CT HEAD for (John Smith)", "CT HEAD"),
+        ("Seen by Dr. Jones, Smith.", "Seen."),
+        ("CT, Smith, MR", "CT, MR"),
+        ("CT (Smith) ABDOMEN WITH", "CT ABDOMEN WITH"),
+        # ... but not the capital abbreviations, nor what the text had itself
+        ("Hx MS, DR; Smith", "Hx MS, DR"),
+        ("History of MS. Smith", "History of MS."),
+        ("CT () for Smith", "CT ()"),
         # a gap before punctuation that the text had itself is left alone
         ("Result : normal for Smith", "Result : normal"),
         # nothing cut: nothing touched, trailing connector or not

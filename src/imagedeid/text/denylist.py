@@ -38,14 +38,27 @@ _PATTERNS = re.compile(
 )
 _PATTERN_HINT = re.compile(r"[\d@^]")
 _SPACES = re.compile(r"\s{2,}")
-# Connectors a cut-out tail leaves hanging ("for", "by"). Not "on", "at", "re", "dr",
-# "ms": in capitals they are clinical abbreviations (optic neuritis, right eye, diabetic
-# retinopathy, multiple sclerosis).
-_DANGLING = re.compile(r"(?:\s+(?:for|by|of|to|from|with|per|and|attn)\.?)+$", re.IGNORECASE)
+# Connectors and titles a cut-out name leaves hanging ("for", "by", "ref", "Dr."). Not
+# "on", "at", "re", or "DR" and "MS" in capitals without a point: those are clinical
+# abbreviations (optic neuritis, right eye, diabetic retinopathy, multiple sclerosis).
+_HANGING = (
+    r"\s+(?:(?i:for|by|of|to|from|with|per|and|attn|ref)\.?"
+    r"|(?i:dr|mr|mrs|prof)\.|(?:Dr|Mr|Mrs|Ms|Prof))"
+)
+_DANGLING = re.compile(rf"(?:{_HANGING})+$")
 # A cut just before punctuation leaves a gap, and maybe a connector, in front of it:
 # "Seen by Smith. Normal." -> "Seen by . Normal." -> "Seen. Normal."
-_BEFORE_STOP = re.compile(
-    r"(?:\s+(?:for|by|of|to|from|with|per|and|attn))*\s+(?=[.,;:!?](?:\s|$))", re.IGNORECASE
+_BEFORE_STOP = re.compile(rf"(?:{_HANGING})*\s+(?=[.,;:!?](?:\s|$))")
+_EMPTY_BRACKETS = re.compile(r"\s*(?:\(\s*\)|\[\s*\]|\{\s*\}|<\s*>)")  # "CT (<name>)"
+_COMMA_STOP = re.compile(r"[,;:]+\s*(?=[.!?])")  # "Seen, ." -> "Seen."
+_COMMA_RUN = re.compile(r"([,;:])(?:\s*[,;:])+")  # "CT, , MR" -> "CT, MR"
+# What a cut may leave behind, and the repair; a repair is made only where the original
+# text had nothing of the kind itself.
+_LEFTOVERS = (
+    (_EMPTY_BRACKETS, ""),
+    (_BEFORE_STOP, ""),
+    (_COMMA_STOP, ""),
+    (_COMMA_RUN, r"\1"),
 )
 
 _SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
@@ -182,13 +195,22 @@ class DenyListCleaner:
 
 
 def _tidy(new: str, old: str) -> str:
+    """The text once spans were cut out of it: spaces closed up, and no connector, title,
+    empty bracket or stray comma left where a cut was."""
     if new == old:
         return old
     out = _SPACES.sub(" ", new).strip(" ,;:-")
-    if new[-1:].isspace() and not old[-1:].isspace():  # the text's tail was cut out
-        out = _DANGLING.sub("", out).rstrip(" ,;:-")  # "CT HEAD for <name>" -> "CT HEAD"
-    if not _BEFORE_STOP.search(old):  # a gap the text did not have: a cut made it
-        out = _BEFORE_STOP.sub("", out)
+    tail_cut = new[-1:].isspace() and not old[-1:].isspace()  # the text's tail was cut out
+    for _ in range(4):  # one repair can expose another: "(<name>) for <name>."
+        before = out
+        for pattern, repl in _LEFTOVERS:
+            if not pattern.search(old):
+                out = pattern.sub(repl, out)
+        if tail_cut or (out != before and before.startswith(out)):  # a repair cut the tail
+            out = _DANGLING.sub("", out).rstrip(" ,;:-")  # "CT HEAD for <name>" -> "CT HEAD"
+        out = out.strip(" ,;:-")
+        if out == before:
+            break
     return out
 
 
