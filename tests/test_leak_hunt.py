@@ -382,6 +382,63 @@ def test_birth_date_forms(
     check(to_bytes(ds), research_plan, pseud, [written])
 
 
+STUDY_DATE_FORMS = ["2019-07-04", "07/04/2019", "4 July 2019", "04-Jul-2019", "July 4, 2019"]
+
+
+@pytest.mark.parametrize("written", STUDY_DATE_FORMS)
+def test_study_date_forms_in_sr_text_and_code_meanings(
+    written: str, research_plan: Plan, pseud: Pseudonymizer
+) -> None:
+    """The file's own dates, not only the birth date, in the forms people write them: in
+    SR text (cleaned) and in a code's meaning (outside the table: only scrubbed)."""
+    ds = sr_instance(
+        36, Sequence([text_item(f"Lesion stable since {written}.")]),
+        StudyDate="20190704", ContentDate="20190704",
+    )  # fmt: skip
+    ds.ProcedureCodeSequence = Sequence([code("X1", f"CT {written}")])
+    check(to_bytes(ds), research_plan, pseud, [written])
+
+
+def test_email_in_scrub_only_attributes(research_plan: Plan, pseud: Pseudonymizer) -> None:
+    ds = make_instance(patient=37)
+    ds.Manufacturer = "Acme philo.z@example.org"
+    ds.ProcedureCodeSequence = Sequence([code("X1", "CT contact philo.z@example.org")])
+    check(to_bytes(ds), research_plan, pseud, ["philo.z@example.org"])
+
+
+@pytest.mark.parametrize("vr", [b"LO", b"UN"])
+@pytest.mark.parametrize("text", [b"Dr Oswalda Vortigern 2019-07-04", b"Oswalda Vortigern"])
+def test_text_in_a_safe_private_slot_listed_as_a_number(
+    vr: bytes, text: bytes, research_plan: Plan, pseud: Pseudonymizer
+) -> None:
+    """GEMS_PETD_01 (0009,xx06) is listed safe as SL: the dictionary vouches for a
+    number there, not for text someone wrote into it, whatever its length."""
+    ds = make_instance(patient=38, StudyDate="20190704")
+    ds.private_block(0x0009, "GEMS_PETD_01", create=True)
+    data = with_raw(ds, {0x00091006: _le_explicit(0x00091006, vr, text)})
+    check(data, research_plan, pseud, ["Oswalda", "Vortigern", "2019-07-04"])
+
+
+@pytest.mark.parametrize(
+    "creator,tag,vr,value",
+    [
+        ("GEMS_PARM_01", 0x0043100B, b"DS", b"Vortigern"),  # listed DS: digits only
+        ("GEMS_PETD_01", 0x00091006, b"SL", b"Oswalda"),  # 7 bytes: no whole SL
+    ],
+)
+def test_safe_private_value_not_of_its_listed_type_is_removed(
+    creator: str, tag: int, vr: bytes, value: bytes, research_plan: Plan, pseud: Pseudonymizer
+) -> None:
+    ds = make_instance(patient=39)
+    ds.private_block(tag >> 16, creator, create=True)
+    check(
+        with_raw(ds, {tag: _le_explicit(tag, vr, value)}),
+        research_plan,
+        pseud,
+        ["Oswalda", "Vortigern"],
+    )
+
+
 # --- structured content -------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ attributes the table does not list -- at every nesting level.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -209,6 +210,10 @@ def _private(
     if entry is None:
         ctx.note(path, tag, "remove", plan.private_rule.rule_id + "/not-in-safe-dictionary")
         return
+    kept_as_is = not (entry.blank or el.items is not None or entry.vr in _CLEANED_PRIVATE_VRS)
+    if kept_as_is and not _fits_safe_type(el, entry.vr):
+        ctx.note(path, tag, "remove", "CTP-safe-private:K+imagedeid/value-not-of-listed-type")
+        return
     used.add((group, block))
     if entry.blank:
         if el.items is not None:
@@ -225,6 +230,40 @@ def _private(
     if el.unchanged:
         ctx.note(path, tag, "keep", "CTP-safe-private:K")
     out.append(el)
+
+
+# Characters a value of each string VR may hold (PS3.5 6.2); a safe-private element of
+# such a type that holds anything else is not what the dictionary vouched for.
+_STRING_CHARS = {
+    "DS": re.compile(rb"[0-9+\-.eE \\]*"),
+    "IS": re.compile(rb"[0-9+\- \\]*"),
+    "CS": re.compile(rb"[A-Z0-9 _\\]*"),
+    "TM": re.compile(rb"[0-9.:\- \\]*"),
+    "UI": re.compile(rb"[0-9.\\ \x00]*"),
+    "AS": re.compile(rb"[0-9DWMY \\]*"),
+}
+_CLEANED_PRIVATE_VRS = FREE_TEXT_VRS | {"PN", "DA", "DT"}  # kept only once cleaned
+_FIXED_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
+_PRINTABLE = re.compile(rb"[\x20-\x7e]*[A-Za-z][\x20-\x7e]*[A-Za-z][\x20-\x7e]*")
+
+
+def _fits_safe_type(el: Elem, listed: str) -> bool:
+    """A safe-private element that is kept as it is (not text, not a date) must hold a
+    value of the type the safe-private dictionary lists: the dictionary vouches for a
+    number or a code, never for text someone wrote into that slot."""
+    value = bytes(el.value)
+    if el.vr not in ("UN", listed) and not (el.vr in _FIXED_SIZE and listed in _FIXED_SIZE):
+        return False  # written as another type: text in a number's place, say
+    chars = _STRING_CHARS.get(listed)
+    if chars is not None:
+        return chars.fullmatch(value) is not None
+    size = _FIXED_SIZE.get(listed)
+    if size is not None:
+        if len(value) % size:
+            return False
+        # Binary numbers are not runs of printable characters with letters in them.
+        return not (len(value) >= 8 and _PRINTABLE.fullmatch(value))
+    return True
 
 
 def _default(el: Elem, ctx: Ctx, path: Path, top: bool) -> bool:

@@ -15,17 +15,22 @@ from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 from imagedeid.model import IdentifyingValues
-from imagedeid.text.terms import TOKEN, TermIndex, bounded, identity_terms
+from imagedeid.text.terms import TOKEN, TermIndex, bounded, date_part, identity_terms, index_terms
 
+# An e-mail address identifies someone wherever it stands: even attributes that are only
+# scrubbed of the file's own values (codes' meanings, the manufacturer) lose it.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PATTERNS = re.compile(
     "|".join(
         [
-            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail
+            _EMAIL.pattern,
             r"(?<!\w)\w+\^\w+(?:\^\w*)*",  # LAST^FIRST
             r"(?<!\d)(?:19|20)\d\d[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])(?!\d)",
             r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:19|20)?\d\d(?!\d)",
             r"(?i:(?<![a-z])(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"
             r"[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d(?!\d))",
+            r"(?i:(?<![a-z\d])\d{1,2}(?:st|nd|rd|th)?[\s-]+(?:jan|feb|mar|apr|may|jun|jul|aug|sep"
+            r"|sept|oct|nov|dec)[a-z]*\.?[\s-]+(?:19|20)?\d\d(?!\d))",  # 4 July 2019, 04-Jul-19
             r"(?<![\w+])\(?\d{3}\)?[\s.-]\d{3}[.-]\d{4}(?!\d)",  # phone: (555) 123-4567
             r"(?<![\w+])\d{3}[\s./-]\d{4}[\s./-]\d{4}(?!\d)",  # phone: 030 1234 5678
             r"(?<![\w+])\d{3,4}\s?/\s?\d{3}[\s.-]?\d{2,4}(?:[\s.-]\d{2})?(?!\d)",  # 555/123-4567
@@ -149,6 +154,8 @@ class DenyList:
         out = self._scrubbed.get(text)
         if out is None:
             spans = _spans(text, self._index, self._digit_runs)
+            if "@" in text:
+                spans += [m.span() for m in _EMAIL.finditer(text)]
             out = _tidy(_cut(text, spans), text) if spans else text
             _remember(self._scrubbed, text, out)
         return out
@@ -221,11 +228,21 @@ def _deny_list(
     """The deny-list and the scan terms of a file's identity and dates (cached: the
     files of a series share them)."""
     index, digit_runs, scan_base = identity_terms(*identity)
-    if dates:
-        index = dict(index)
-        for d in dates:
-            index[d] = tuple(sorted({*index.get(d, ()), d}, key=len, reverse=True))
-    return DenyList(index, digit_runs), scan_base | dates
+    if not dates:
+        return DenyList(index, digit_runs), scan_base
+    # Each original date in every common written form ("2019-07-04", "07/04/2019",
+    # "4 July 2019", "04-Jul-2019"): free text and scrub-only attributes carry them so.
+    forms: set[str] = set()
+    scan: set[str] = set()
+    for d in dates:
+        part = date_part(d)
+        forms |= part[0]
+        scan |= part[1]
+    extra = index_terms(forms)
+    index = dict(index)
+    for token, terms in extra.items():
+        index[token] = tuple(sorted({*index.get(token, ()), *terms}, key=len, reverse=True))
+    return DenyList(index, digit_runs), scan_base | scan
 
 
 def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:
