@@ -225,7 +225,14 @@ def _move_new(tmp: str, final: str, staging: str) -> bool:
 
     fd = os.open(os.path.join(staging, ".rename.lock"), os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            # A share without locks (CIFS mounted nobrl): check, then rename, as the
+            # last way left. Writers rarely share a name: one SOP Instance UID in two
+            # inputs of different content.
+            if exc.errno not in _NO_LOCKS:
+                raise
         if os.path.lexists(final):
             return False
         os.replace(tmp, final)
@@ -236,7 +243,9 @@ def _move_new(tmp: str, final: str, staging: str) -> bool:
 
 _RENAME_NOREPLACE = 1  # linux/fs.h
 _AT_FDCWD = -100
-_NO_NOREPLACE = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP)
+# EPERM too: some sandboxes (seccomp profiles, FUSE) refuse system calls they do not know.
+_NO_NOREPLACE = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM)
+_NO_LOCKS = (errno.ENOLCK, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
 _RENAMEAT2: list[Any] = []  # [the libc function or None], found on first use
 
 
@@ -265,7 +274,7 @@ def _find_renameat2() -> Any:
 
     try:
         call = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # not Linux, or a C library older than glibc 2.28
+    except (OSError, AttributeError, TypeError):  # not Linux, or a C library before glibc 2.28
         return None
     call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     call.restype = ctypes.c_int

@@ -19,7 +19,7 @@ from imagedeid.text.terms import TOKEN, TermIndex, bounded, date_part, identity_
 
 # An e-mail address identifies someone wherever it stands: even attributes that are only
 # scrubbed of the file's own values (codes' meanings, the manufacturer) lose it.
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z][\w-]*")
 _PATTERNS = re.compile(
     "|".join(
         [
@@ -43,28 +43,46 @@ _PATTERNS = re.compile(
 )
 _PATTERN_HINT = re.compile(r"[\d@^]")
 _SPACES = re.compile(r"\s{2,}")
-# Connectors and titles a cut-out name leaves hanging ("for", "by", "ref", "Dr."). Not
-# "on", "at", "re", or "DR" and "MS" in capitals without a point: those are clinical
-# abbreviations (optic neuritis, right eye, diabetic retinopathy, multiple sclerosis).
-_HANGING = (
-    r"\s+(?:(?i:for|by|of|to|from|with|per|and|attn|ref)\.?"
-    r"|(?i:dr|mr|mrs|prof)\.|(?:Dr|Mr|Mrs|Ms|Prof))"
+# Connectors and titles a cut-out name leaves hanging ("for", "by", "ref", "Dr."). Titles
+# only as written in mixed case: "MR." and "DR." in capitals end sentences about an MR
+# exam or diabetic retinopathy, and "on", "at", "re", "ms" are clinical abbreviations.
+_HANGING_WORD = re.compile(
+    r"(?i:for|by|of|to|from|with|per|and|attn|ref)\.?|(?:Dr|Mr|Mrs|Ms|Prof)\.?"
 )
-_DANGLING = re.compile(rf"(?:{_HANGING})+$")
-# A cut just before punctuation leaves a gap, and maybe a connector, in front of it:
-# "Seen by Smith. Normal." -> "Seen by . Normal." -> "Seen. Normal."
-_BEFORE_STOP = re.compile(rf"(?:{_HANGING})*\s+(?=[.,;:!?](?:\s|$))")
-_EMPTY_BRACKETS = re.compile(r"\s*(?:\(\s*\)|\[\s*\]|\{\s*\}|<\s*>)")  # "CT (<name>)"
-_COMMA_STOP = re.compile(r"[,;:]+\s*(?=[.!?])")  # "Seen, ." -> "Seen."
+_TAIL_PUNCT = " ,;:-"
+# Every pattern below starts only where a run begins ((?<!...)), so a text of thousands
+# of spaces or commas costs linear time, never quadratic.
+_GAP = re.compile(r"(?<!\s)\s+(?=[.,;:!?](?:\s|$))")  # "Seen by ." : a cut before a stop
+_EMPTY_BRACKETS = re.compile(r"(?<!\s)\s*(?:\(\s*\)|\[\s*\]|\{\s*\}|<\s*>)")  # "CT (<name>)"
+_COMMA_STOP = re.compile(r"(?<![,;:])[,;:]+\s*(?=[.!?])")  # "Seen, ." -> "Seen."
 _COMMA_RUN = re.compile(r"([,;:])(?:\s*[,;:])+")  # "CT, , MR" -> "CT, MR"
-# What a cut may leave behind, and the repair; a repair is made only where the original
-# text had nothing of the kind itself.
-_LEFTOVERS = (
-    (_EMPTY_BRACKETS, ""),
-    (_BEFORE_STOP, ""),
-    (_COMMA_STOP, ""),
-    (_COMMA_RUN, r"\1"),
-)
+
+
+def _drop_hanging(text: str) -> str:
+    """``text`` without the connectors and titles hanging at its end ("CT HEAD for" ->
+    "CT HEAD"); a word at the very start stays. Walks back word by word: linear."""
+    end = len(text)
+    while True:
+        while end and (text[end - 1] in _TAIL_PUNCT or text[end - 1].isspace()):
+            end -= 1
+        start = end
+        while start and not text[start - 1].isspace():
+            start -= 1
+        if start == 0 or _HANGING_WORD.fullmatch(text, start, end) is None:
+            return text[:end]
+        end = start
+
+
+def _close_gaps(text: str) -> str:
+    """Each gap a cut left before punctuation goes, with the words left hanging before
+    it: "Seen by . Normal." -> "Seen. Normal." """
+    out, pos = [], 0
+    for gap in _GAP.finditer(text):
+        out.append(_drop_hanging(text[pos : gap.start()]))
+        pos = gap.end()
+    out.append(text[pos:])
+    return "".join(out)
+
 
 _SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
 
@@ -203,19 +221,25 @@ class DenyListCleaner:
 
 def _tidy(new: str, old: str) -> str:
     """The text once spans were cut out of it: spaces closed up, and no connector, title,
-    empty bracket or stray comma left where a cut was."""
+    empty bracket or stray comma left where a cut was. Each repair is made only where the
+    original text had nothing of the kind itself."""
     if new == old:
         return old
-    out = _SPACES.sub(" ", new).strip(" ,;:-")
+    out = _SPACES.sub(" ", new).strip(_TAIL_PUNCT)
     tail_cut = new[-1:].isspace() and not old[-1:].isspace()  # the text's tail was cut out
     for _ in range(4):  # one repair can expose another: "(<name>) for <name>."
         before = out
-        for pattern, repl in _LEFTOVERS:
-            if not pattern.search(old):
-                out = pattern.sub(repl, out)
+        if not _EMPTY_BRACKETS.search(old):
+            out = _EMPTY_BRACKETS.sub("", out)
+        if not _GAP.search(old):
+            out = _close_gaps(out)
+        if not _COMMA_STOP.search(old):
+            out = _COMMA_STOP.sub("", out)
+        if not _COMMA_RUN.search(old):
+            out = _COMMA_RUN.sub(r"\1", out)
         if tail_cut or (out != before and before.startswith(out)):  # a repair cut the tail
-            out = _DANGLING.sub("", out).rstrip(" ,;:-")  # "CT HEAD for <name>" -> "CT HEAD"
-        out = out.strip(" ,;:-")
+            out = _drop_hanging(out)  # "CT HEAD for <name>" -> "CT HEAD"
+        out = out.strip(_TAIL_PUNCT)
         if out == before:
             break
     return out

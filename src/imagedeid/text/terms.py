@@ -100,6 +100,10 @@ def _name_terms(raw: str) -> set[str]:
     return terms
 
 
+def _ordinal(day: int) -> str:
+    return "th" if 11 <= day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
 def date_forms(value: str) -> set[str]:
     """Common written forms of a DA (or the date part of a DT) value."""
     v = value.strip()[:8]
@@ -117,7 +121,17 @@ def date_forms(value: str) -> set[str]:
         f"{m}-{d}-{y}",
         f"{d}-{m}-{y}",
     }
-    mi = int(m)
+    mi, di, yy = int(m), int(d), y[2:]
+    forms |= {  # unpadded and two-digit-year forms: 7/4/2019, 4.7.2019, 2019-7-4, 04/07/19
+        f"{mi}/{di}/{y}",
+        f"{di}/{mi}/{y}",
+        f"{di}.{mi}.{y}",
+        f"{y}-{mi}-{di}",
+        f"{m}/{d}/{yy}",
+        f"{d}/{m}/{yy}",
+        f"{d}.{m}.{yy}",
+        f"{mi}/{di}/{yy}",
+    }
     if 1 <= mi <= 12:
         month = _MONTHS[mi - 1]
         mon = month[:3]
@@ -129,6 +143,14 @@ def date_forms(value: str) -> set[str]:
                 f"{int(d)} {month} {y}",
                 f"{month[:3]} {int(d)}, {y}",
                 f"{int(d)} {month[:3]} {y}",
+                f"{d} {month} {y}",  # 04 July 2019
+                f"{month} {d}, {y}",  # July 04, 2019
+                f"{mon} {d}, {y}",  # Jul 04, 2019
+                f"{d}{mon}{y}",  # 04JUL2019
+                f"{d}-{mon}-{yy}",  # 04-Jul-19
+                f"{int(d)}-{month}-{y}",  # 4-July-2019
+                f"{int(d)}{_ordinal(int(d))} {month} {y}",  # 4th July 2019
+                f"{month} {int(d)}{_ordinal(int(d))}, {y}",  # July 4th, 2019
             }
         )
     return forms
