@@ -81,3 +81,16 @@ def test_long_adversarial_texts_clean_in_linear_time(text: str) -> None:
     cleaned = CLEANER.clean(text)
     assert "smith" not in cleaned.lower()
     assert CLEANER.scrub(text).lower().count("smith") == 0
+
+
+def test_scrubbing_removes_written_dates_only_where_the_profile_does_not_keep_dates() -> None:
+    """Attributes outside the table are only scrubbed; a file's dates may be written
+    there in any form. Where the profile keeps dates, scrubbing leaves dates alone."""
+    shifted = build_cleaner(IdentifyingValues(names=["Smith^John"], dates=["20190704"]))
+    kept = build_cleaner(IdentifyingValues(names=["Smith^John"]))
+    for written in ("2019-7-4", "04JUL2019", "July 4th, 2019", "4.7.19"):
+        assert shifted.scrub(f"CT {written} contrast") == "CT contrast"
+        assert kept.scrub(f"CT {written} contrast") == f"CT {written} contrast"
+    assert (
+        shifted.scrub("4 marker 19, AXIAL 5MM, V2.0.12345") == "4 marker 19, AXIAL 5MM, V2.0.12345"
+    )

@@ -15,22 +15,38 @@ from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 from imagedeid.model import IdentifyingValues
-from imagedeid.text.terms import TOKEN, TermIndex, bounded, date_part, identity_terms, index_terms
+from imagedeid.text.terms import TOKEN, TermIndex, bounded, identity_terms
 
 # An e-mail address identifies someone wherever it stands: even attributes that are only
 # scrubbed of the file's own values (codes' meanings, the manufacturer) lose it.
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z][\w-]*")
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?(?![a-z])"
+)
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+# Dates as people write them. Scrubbing removes them too (attributes outside the table,
+# a code's meaning) wherever the profile does not keep dates: a file's own dates may be
+# written in any of these forms, and one date costs one pattern, not forty terms.
+_DATES = re.compile(
+    "|".join(
+        [
+            r"(?<!\d)(?:19|20)\d\d[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])(?!\d)",
+            # 2019-7-4
+            rf"(?<!\d)(?:19|20)\d\d(?P<sep>[-/.])(?:0?[1-9]|1[0-2])(?P=sep){_DAY}(?!\d)",
+            rf"(?<!\d){_DAY}[-/.]{_DAY}[-/.](?:19|20)?\d\d(?!\d)",  # 07/04/2019, 4.7.19
+            rf"(?i:(?<![a-z\d]){_MONTH}[\s-]*{_DAY}(?:st|nd|rd|th)?,?[\s-]*(?:19|20)\d\d(?!\d))",
+            rf"(?i:(?<![a-z\d]){_DAY}(?:st|nd|rd|th)?[\s-]*{_MONTH}[\s-]*(?:19|20)?\d\d(?!\d))",
+        ]
+    )
+)
+_DIGIT = re.compile(r"\d")
 _PATTERNS = re.compile(
     "|".join(
         [
             _EMAIL.pattern,
             r"(?<!\w)\w+\^\w+(?:\^\w*)*",  # LAST^FIRST
-            r"(?<!\d)(?:19|20)\d\d[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])(?!\d)",
-            r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:19|20)?\d\d(?!\d)",
-            r"(?i:(?<![a-z])(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"
-            r"[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d(?!\d))",
-            r"(?i:(?<![a-z\d])\d{1,2}(?:st|nd|rd|th)?[\s-]+(?:jan|feb|mar|apr|may|jun|jul|aug|sep"
-            r"|sept|oct|nov|dec)[a-z]*\.?[\s-]+(?:19|20)?\d\d(?!\d))",  # 4 July 2019, 04-Jul-19
+            _DATES.pattern,
             r"(?<![\w+])\(?\d{3}\)?[\s.-]\d{3}[.-]\d{4}(?!\d)",  # phone: (555) 123-4567
             r"(?<![\w+])\d{3}[\s./-]\d{4}[\s./-]\d{4}(?!\d)",  # phone: 030 1234 5678
             r"(?<![\w+])\d{3,4}\s?/\s?\d{3}[\s.-]?\d{2,4}(?:[\s.-]\d{2})?(?!\d)",  # 555/123-4567
@@ -157,10 +173,11 @@ class DenyList:
     files that carry the same values (a series, often a study). It remembers its answers:
     the same text always cleans the same way, and a series repeats its texts."""
 
-    __slots__ = ("_cleaned", "_digit_runs", "_index", "_scrubbed")
+    __slots__ = ("_cleaned", "_dates", "_digit_runs", "_index", "_scrubbed")
 
-    def __init__(self, index: TermIndex, digit_runs: frozenset[str]) -> None:
+    def __init__(self, index: TermIndex, digit_runs: frozenset[str], dates: bool = False) -> None:
         self._index = index
+        self._dates = dates  # the profile does not keep dates: scrubbing removes them
         self._digit_runs = tuple(sorted(digit_runs, key=lambda t: (-len(t), t)))
         self._scrubbed: dict[str, str] = {}
         self._cleaned: dict[str, str] = {}
@@ -174,6 +191,8 @@ class DenyList:
             spans = _spans(text, self._index, self._digit_runs)
             if "@" in text:
                 spans += [m.span() for m in _EMAIL.finditer(text)]
+            if self._dates and _DIGIT.search(text):
+                spans += [m.span() for m in _DATES.finditer(text)]
             out = _tidy(_cut(text, spans), text) if spans else text
             _remember(self._scrubbed, text, out)
         return out
@@ -252,21 +271,11 @@ def _deny_list(
     """The deny-list and the scan terms of a file's identity and dates (cached: the
     files of a series share them)."""
     index, digit_runs, scan_base = identity_terms(*identity)
-    if not dates:
-        return DenyList(index, digit_runs), scan_base
-    # Each original date in every common written form ("2019-07-04", "07/04/2019",
-    # "4 July 2019", "04-Jul-2019"): free text and scrub-only attributes carry them so.
-    forms: set[str] = set()
-    scan: set[str] = set()
-    for d in dates:
-        part = date_part(d)
-        forms |= part[0]
-        scan |= part[1]
-    extra = index_terms(forms)
-    index = dict(index)
-    for token, terms in extra.items():
-        index[token] = tuple(sorted({*index.get(token, ()), *terms}, key=len, reverse=True))
-    return DenyList(index, digit_runs), scan_base | scan
+    if dates:
+        index = dict(index)
+        for d in dates:
+            index[d] = tuple(sorted({*index.get(d, ()), d}, key=len, reverse=True))
+    return DenyList(index, digit_runs, bool(dates)), scan_base | dates
 
 
 def build_cleaner(values: IdentifyingValues) -> DenyListCleaner:

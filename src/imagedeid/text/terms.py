@@ -212,7 +212,7 @@ def _name_part(raw: str) -> tuple[frozenset[str], frozenset[str]]:
 
 
 @lru_cache(maxsize=4096)
-def date_part(value: str) -> tuple[frozenset[str], frozenset[str]]:
+def _date_part(value: str) -> tuple[frozenset[str], frozenset[str]]:
     terms = frozenset(date_forms(value))
     return terms, frozenset(_minimal(_scan_candidates(terms)))
 
@@ -254,7 +254,7 @@ def identity_terms(
     # catches are dropped per name and per date first (cached: they recur in every
     # study), then over the whole. "Reported wherever the longer one is" is transitive,
     # so the result catches whatever the full set would.
-    for part in [_name_part(n) for n in names] + [date_part(d) for d in birth_dates]:
+    for part in [_name_part(n) for n in names] + [_date_part(d) for d in birth_dates]:
         terms |= part[0]
         scan |= part[1]
     terms = {t for t in terms if len(t) >= 2}
