@@ -134,25 +134,26 @@ def date_forms(value: str) -> set[str]:
     }
     if 1 <= mi <= 12:
         month = _MONTHS[mi - 1]
-        mon = month[:3]
-        forms.update({f"{d}-{mon}-{y}", f"{int(d)}-{mon}-{y}", f"{mon} {int(d)} {y}",
-                      f"{d} {mon} {y}", f"{month} {int(d)} {y}"})  # fmt: skip
-        forms.update(
-            {
-                f"{month} {int(d)}, {y}",
-                f"{int(d)} {month} {y}",
-                f"{month[:3]} {int(d)}, {y}",
-                f"{int(d)} {month[:3]} {y}",
-                f"{d} {month} {y}",  # 04 July 2019
-                f"{month} {d}, {y}",  # July 04, 2019
-                f"{mon} {d}, {y}",  # Jul 04, 2019
-                f"{d}{mon}{y}",  # 04JUL2019
-                f"{d}-{mon}-{yy}",  # 04-Jul-19
-                f"{int(d)}-{month}-{y}",  # 4-July-2019
-                f"{int(d)}{_ordinal(int(d))} {month} {y}",  # 4th July 2019
-                f"{month} {int(d)}{_ordinal(int(d))}, {y}",  # July 4th, 2019
-            }
-        )
+        mon, th = month[:3], _ordinal(di)
+        forms |= {
+            f"{d}-{mon}-{y}",  # 04-Jul-2019
+            f"{di}-{mon}-{y}",
+            f"{d}-{mon}-{yy}",
+            f"{di}-{month}-{y}",  # 4-July-2019
+            f"{d}{mon}{y}",  # 04JUL2019
+            f"{d} {mon} {y}",
+            f"{di} {mon} {y}",
+            f"{d} {month} {y}",  # 04 July 2019
+            f"{di} {month} {y}",
+            f"{di}{th} {month} {y}",  # 4th July 2019
+            f"{mon} {di} {y}",
+            f"{mon} {di}, {y}",
+            f"{mon} {d}, {y}",  # Jul 04, 2019
+            f"{month} {di} {y}",
+            f"{month} {di}, {y}",  # July 4, 2019
+            f"{month} {d}, {y}",
+            f"{month} {di}{th}, {y}",  # July 4th, 2019
+        }
     return forms
 
 
