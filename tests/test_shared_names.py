@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
@@ -180,19 +181,29 @@ def order_that_must_move(exports: list[Path], tmp_path: Path) -> list[Path]:
     return [first, *(p for p in exports if p != first)]
 
 
+def release_cut_off(
+    inputs: list[Path],
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    replace: Callable[[object, object], None],
+) -> None:
+    """Release ``inputs`` into ``out`` with the end-of-run renames going through
+    ``replace``, which interrupts the run (KeyboardInterrupt, as Ctrl-C would)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(shared_names.os, "replace", replace)
+        with pytest.raises(KeyboardInterrupt):
+            release(inputs, out)
+
+
 def test_a_run_cut_off_while_settling_is_finished_by_the_next(
     exports: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order = order_that_must_move(exports, tmp_path)
-    real_replace = os.replace
 
     def crash(src: object, dst: object) -> None:
         raise KeyboardInterrupt  # Ctrl-C after the holder got its content name
 
-    monkeypatch.setattr(shared_names.os, "replace", crash)
-    with pytest.raises(KeyboardInterrupt):
-        release(order, tmp_path / "cut")
-    monkeypatch.setattr(shared_names.os, "replace", real_replace)
+    release_cut_off(order, tmp_path / "cut", monkeypatch, crash)
     results = release(order, tmp_path / "cut")
     assert tree(tmp_path / "cut") == tree(tmp_path / "clean")
     for res in results.values():
@@ -210,10 +221,7 @@ def test_a_run_cut_off_right_after_a_rename_is_finished_by_the_next(
         real_replace(src, dst)  # type: ignore[arg-type]
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(shared_names.os, "replace", rename_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        release(order, tmp_path / "cut")
-    monkeypatch.setattr(shared_names.os, "replace", real_replace)
+    release_cut_off(order, tmp_path / "cut", monkeypatch, rename_then_crash)
     for _ in range(2):  # the rerun finishes the job, and one more changes nothing
         results = release(order, tmp_path / "cut")
         assert tree(tmp_path / "cut") == tree(tmp_path / "clean")
